@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_role_groups(**kwargs) -> None:
+    from geoloc_platform.accounts.services import role_groups_ensure
+
+    role_groups_ensure()
+
+
+class AccountsConfig(AppConfig):
+    name = "geoloc_platform.accounts"
+    label = "accounts"
+    verbose_name = "Accounts and roles"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_role_groups, dispatch_uid="accounts_role_groups")

@@ -1,0 +1,25 @@
+"""Top-level URLs."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("geoloc_platform.crises.urls")),
+    path("accounts/", include("geoloc_platform.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+if settings.SERVE_MEDIA:
+    # Only the EXIF-free copies under media/ are public; originals stay for coordinators.
+    urlpatterns.append(
+        re_path(r"^media/(?P<path>media/.*)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media")
+    )
+
+admin.site.site_header = "Disaster image geolocation"
+admin.site.site_title = "Geolocation admin"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install and run the platform on the embedded default (SQLite, no broker) with the demo crisis loaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=$(scripts/bootstrap.sh | tail -n 1)
+export PATH="$venv/bin:$PATH"
+python manage.py migrate --noinput -v 0
+python manage.py createcachetable
+python manage.py load_demo ${DEMO_PASSWORD:+--password "$DEMO_PASSWORD"}
+python manage.py run_periodic &   # beat + workers stand-in: crawls and the pipeline sweeper
+periodic=$!
+trap 'kill $periodic 2>/dev/null || true' EXIT
+echo "Open http://127.0.0.1:8000 (admin: http://127.0.0.1:8000/admin/)"
+python manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}" --noreload

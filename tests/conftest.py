@@ -1,0 +1,72 @@
+"""Shared fixtures: people in every role, a crisis, generated images."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import Group, User
+from PIL import Image
+
+from geoloc_platform.accounts.services import coordinator_grant, role_groups_ensure
+from geoloc_platform.crises import services as crisis_services
+from geoloc_platform.crises.models import Crisis, CrisisMembership
+from geoloc_platform.crises.selectors import RESPONDERS_GROUP
+
+PASSWORD = "a-long-test-password-42"
+
+SQUARE_AREA = {
+    "type": "Polygon",
+    "coordinates": [[[-51.3, -30.2], [-51.0, -30.2], [-51.0, -29.9], [-51.3, -29.9], [-51.3, -30.2]]],
+}
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Hashing with production strength takes ~0.3 s a user; tests create many.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_user(username: str, **fields) -> User:
+    return User.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.org", **fields)
+
+
+def make_crisis(*, slug: str = "porto-alegre-floods", coordinator: User | None = None, **fields) -> Crisis:
+    defaults = {
+        "name": slug.replace("-", " ").title(),
+        "slug": slug,
+        "hazard": Crisis.Hazard.FLOOD,
+        "affected_area": SQUARE_AREA,
+        "country_codes": ["BR"],
+        "languages": ["pt", "en"],
+    }
+    return crisis_services.crisis_create(created_by=coordinator, **{**defaults, **fields})
+
+
+@pytest.fixture
+def people(db):
+    """One user per role, around two crises: ``crisis`` (run by ``coordinator``) and ``other_crisis``."""
+    role_groups_ensure()
+    coordinator = coordinator_grant(user=make_user("coordinator"))
+    other_coordinator = coordinator_grant(user=make_user("other_coordinator"))
+    responder = make_user("responder")
+    global_responder = make_user("global_responder")
+    global_responder.groups.add(Group.objects.get(name=RESPONDERS_GROUP))
+    crisis = make_crisis(coordinator=coordinator)
+    other_crisis = make_crisis(slug="izmir-earthquake", coordinator=other_coordinator, hazard=Crisis.Hazard.EARTHQUAKE)
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+    return {
+        "volunteer": make_user("volunteer"),
+        "responder": responder,
+        "global_responder": global_responder,
+        "coordinator": coordinator,
+        "other_coordinator": other_coordinator,
+        "superuser": User.objects.create_superuser("root", "root@example.org", PASSWORD),
+        "crisis": crisis,
+        "other_crisis": other_crisis,
+    }
+
+
+def jpeg_bytes(*, size=(64, 48), color=(200, 40, 40), exif=None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG", **({"exif": exif} if exif is not None else {}))
+    return out.getvalue()
