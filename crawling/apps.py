@@ -10,3 +10,4 @@ class CrawlingConfig(AppConfig):
         from crawling.models import Media
 
         pipeline.register_step(Media.Stage.NEW, "crawling.tasks.media_fetch")
+        pipeline.register_step(Media.Stage.FETCHED, "crawling.tasks.media_dedup")

@@ -57,6 +57,8 @@ def sniff_format(data: bytes) -> str | None:
 def decode_image(data: bytes) -> DecodedImage:
     """Decode and clean ``data`` or raise ImageRejected with a short reason code and detail."""
     sniffed = sniff_format(data)
+    # Read at each call, so the limit follows the settings (Pillow keeps it in a module global).
+    Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
     if sniffed is None:
         raise ImageRejected("not_an_image: unrecognised file signature")
     try:

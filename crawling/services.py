@@ -1,18 +1,25 @@
-"""Writes for posts and images, and the pipeline's stage moves, nudges and sweeper."""
+"""Writes for posts and images: crawling, imports, safe fetching, duplicates, and the pipeline's stage moves,
+nudges and sweeper."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from PIL import Image
 
-from crawling import pipeline
+from crawling import dedup, fetching, imports, pipeline, selectors
 from crawling.imaging import ImageRejected, decode_image
-from crawling.models import Media
+from crawling.models import CrawlState, Media, Post
+from crawling.sources import CRAWLERS, crawler_for, enabled_sources
+from crawling.sources.base import BaseCrawler, NormalisedPost, RateLimited, SourceError
+from geoloc_platform.crises.models import Crisis
 
 logger = logging.getLogger(__name__)
 
@@ -114,18 +121,424 @@ def media_store_image(*, media: Media, data: bytes) -> bool:
 
 
 def media_fetch(*, media_id: int) -> bool:
-    """The step out of NEW: read the image from its imported file (downloads arrive with the crawlers)."""
+    """The step out of NEW: read an imported file, or download ``remote_url`` safely; FETCHED or REJECTED.
+
+    A transient failure (host down, 5xx, 429) leaves the image in NEW with the reason noted: the sweeper
+    tries again later and gives up after PIPELINE_MAX_ATTEMPTS.
+    """
     media = Media.objects.select_related("post").filter(pk=media_id).first()
     if media is None or media.stage != Media.Stage.NEW:
         return False
-    if not media.source_path:
+    if media.source_path:
+        return _media_fetch_file(media)
+    if not media.remote_url:
         return media_reject(media_id=media_id, from_stage=Media.Stage.NEW, reason="no_source: no file or URL to fetch")
+    try:
+        body = fetching.fetch_url(media.remote_url)
+    except fetching.FetchRefused as refusal:
+        if refusal.transient:
+            Media.objects.filter(pk=media_id, stage=Media.Stage.NEW).update(
+                reject_reason=f"retrying: {refusal.reason}"[:300]
+            )
+            return False
+        return media_reject(media_id=media_id, from_stage=Media.Stage.NEW, reason=refusal.reason)
+    return media_store_image(media=media, data=body.data)
+
+
+def _media_fetch_file(media: Media) -> bool:
     path = Path(media.source_path)
     limit = settings.IMAGE_MAX_BYTES
     try:
         if path.stat().st_size > limit:
-            return media_reject(media_id=media_id, from_stage=Media.Stage.NEW, reason=f"too_large: over {limit} bytes")
+            return media_reject(media_id=media.pk, from_stage=Media.Stage.NEW, reason=f"too_large: over {limit} bytes")
         data = path.read_bytes()
     except OSError as error:
-        return media_reject(media_id=media_id, from_stage=Media.Stage.NEW, reason=f"unreadable: {error.strerror}")
+        return media_reject(media_id=media.pk, from_stage=Media.Stage.NEW, reason=f"unreadable: {error.strerror}")
     return media_store_image(media=media, data=data)
+
+
+def media_dedup(*, media_id: int) -> bool:
+    """The step out of FETCHED: hash the served copy (PHash) and compare it with the crisis's other images.
+
+    Exact (same SHA-256) and near duplicates (Hamming distance <= DEDUP_MAX_DISTANCE) join the group of the
+    image they match: ``duplicate_of`` points at the group's representative, the first image of the group to
+    be checked, which alone goes on (UNIQUE). The crisis row is locked while deciding, so two copies checked
+    at the same moment cannot both become representatives.
+    """
+    media = Media.objects.filter(pk=media_id).first()
+    if media is None or media.stage != Media.Stage.FETCHED:
+        return False
+    phash = media.phash
+    if not phash:
+        try:
+            with media.image.open("rb") as handle:  # slow work: outside any transaction
+                phash = dedup.phash_file(handle)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            return media_reject(media_id=media_id, from_stage=Media.Stage.FETCHED, reason=f"unhashable: {error}")
+    with transaction.atomic():
+        Crisis.objects.select_for_update().filter(pk=media.crisis_id).values_list("pk", flat=True).first()
+        representative_id = selectors.media_duplicate_representative(
+            crisis_id=media.crisis_id, media_id=media_id, sha256=media.sha256, phash=phash
+        )
+        if representative_id is not None:
+            return media_advance(
+                media_id=media_id,
+                from_stage=Media.Stage.FETCHED,
+                to_stage=Media.Stage.DUPLICATE,
+                phash=phash,
+                duplicate_of_id=representative_id,
+            )
+        return media_advance(
+            media_id=media_id, from_stage=Media.Stage.FETCHED, to_stage=Media.Stage.UNIQUE, phash=phash
+        )
+
+
+# Posts ---------------------------------------------------------------------------------------------
+
+
+def _clean(text: str, limit: int | None = None) -> str:
+    text = (text or "").replace("\x00", "")  # PostgreSQL text refuses NUL
+    return text[:limit] if limit else text
+
+
+def _post_row(crisis: Crisis, source: str, item: NormalisedPost) -> Post:
+    return Post(
+        crisis=crisis,
+        source=source,
+        source_id=_clean(item.source_id, 200),
+        url=_clean(item.url) if len(item.url) <= 1000 else "",
+        author_handle=_clean(item.author_handle, 200),
+        text=_clean(item.text),
+        language=_clean(item.language, 10),
+        posted_at=item.posted_at,
+        hashtags=[_clean(tag, 100) for tag in item.hashtags][:50],
+        geo_lat=item.geo_lat,
+        geo_lon=item.geo_lon,
+        geo_place=_clean(item.geo_place, 300),
+        geo_accuracy_m=item.geo_accuracy_m,
+        raw=item.raw,
+    )
+
+
+def _media_rows(post: Post, item: NormalisedPost) -> list[Media]:
+    return [
+        Media(
+            crisis_id=post.crisis_id,
+            post=post,
+            position=position,
+            remote_url=media.remote_url if len(media.remote_url) <= 2000 else "",
+            source_path=media.source_path[:1000],
+            alt_text=_clean(media.alt_text),
+            declared_width=media.declared_width,
+            declared_height=media.declared_height,
+        )
+        for position, media in enumerate(item.media[:20])
+    ]
+
+
+def posts_store(*, crisis: Crisis, source: str, posts: list[NormalisedPost]) -> tuple[int, list[int]]:
+    """Store the posts not stored yet, with their images in NEW, and send the images' fetch step on commit.
+
+    Returns (posts created, ids of the images created). Posts already stored (same crisis, source and source
+    id) are left as they are, so a page seen twice or a file imported twice creates nothing new.
+    """
+    unique = {item.source_id[:200]: item for item in reversed(posts) if item.source_id}  # first wins
+    existing = set(
+        Post.objects.filter(crisis=crisis, source=source, source_id__in=list(unique)).values_list(
+            "source_id", flat=True
+        )
+    )
+    new = [item for source_id, item in unique.items() if source_id not in existing]
+    if not new:
+        return 0, []
+    try:
+        with transaction.atomic():
+            rows = Post.objects.bulk_create([_post_row(crisis, source, item) for item in new])
+            media = Media.objects.bulk_create(
+                [m for row, item in zip(rows, new, strict=True) for m in _media_rows(row, item)]
+            )
+    except IntegrityError:
+        # Another writer stored some of these posts meanwhile: store the rest one by one.
+        rows, media = [], []
+        for item in new:
+            try:
+                with transaction.atomic():
+                    row = Post.objects.create(**_post_fields(_post_row(crisis, source, item)))
+                    media += Media.objects.bulk_create(_media_rows(row, item))
+                    rows.append(row)
+            except IntegrityError:
+                continue
+    media_ids = [m.pk for m in media]
+    if media_ids:
+        transaction.on_commit(lambda: _send_fetch_steps(media_ids))
+    return len(rows), media_ids
+
+
+def _post_fields(post: Post) -> dict:
+    return {f.attname: getattr(post, f.attname) for f in Post._meta.concrete_fields if not f.primary_key}
+
+
+def _send_fetch_steps(media_ids: list[int]) -> None:
+    for media_id in media_ids:
+        pipeline.send_step(stage=Media.Stage.NEW, media_id=media_id)
+
+
+# Crawling ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrawlReport:
+    source: str
+    pages: int = 0
+    posts_seen: int = 0
+    posts_created: int = 0
+    media_created: int = 0
+    items_skipped: int = 0
+    stopped: str = ""  # why the crawl stopped before the end of every stream, if it did
+    errors: list[str] = field(default_factory=list)
+
+
+def _window(crisis: Crisis, post: NormalisedPost) -> str:
+    """'before', 'after' or '' (inside, or no time known) for the crisis's collection window."""
+    if post.posted_at is None:
+        return ""
+    if crisis.collection_starts_at and post.posted_at < crisis.collection_starts_at:
+        return "before"
+    if crisis.collection_ends_at and post.posted_at > crisis.collection_ends_at:
+        return "after"
+    return ""
+
+
+def crawl_state_claim(*, crisis: Crisis, source: str, now=None) -> CrawlState | None:
+    """Take the crawl lease of this crisis and source; None when another crawl holds it or the source asked
+    us to wait. The conditional UPDATE is the claim."""
+    now = now or timezone.now()
+    state, _created = CrawlState.objects.get_or_create(crisis=crisis, source=source)
+    claimed = (
+        CrawlState.objects.filter(pk=state.pk)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .update(lease_until=now + settings.CRAWL_LEASE)
+    )
+    if not claimed:
+        return None
+    state.refresh_from_db()
+    return state
+
+
+def crawl_source(
+    *,
+    crisis_id: int,
+    source: str,
+    max_pages: int | None = None,
+    crawler: BaseCrawler | None = None,
+    on_page: Callable[[str, CrawlReport], None] | None = None,
+) -> CrawlReport:
+    """Crawl every stream of one source for one crisis, page by page, saving the cursors after every page.
+
+    Stops when each stream's pass is over, at ``max_pages`` (default CRAWL_MAX_PAGES), when the crisis stops
+    being active, or when the source rate-limits us (then the next crawl waits until the reset). Source
+    errors are recorded on the crawl state and never raised.
+    """
+    report = CrawlReport(source=source)
+    crisis = Crisis.objects.filter(pk=crisis_id).first()
+    if crisis is None or crisis.status != Crisis.Status.ACTIVE:
+        report.stopped = "crisis_not_active"
+        return report
+    if crawler is None and source not in CRAWLERS:
+        report.stopped = "not_a_crawled_source"
+        return report
+    max_pages = max_pages or settings.CRAWL_MAX_PAGES
+    crawler = crawler or crawler_for(source)
+    state = crawl_state_claim(crisis=crisis, source=source)
+    if state is None:
+        report.stopped = "busy_or_waiting"
+        return report
+    try:
+        for stream in crawler.streams(crisis):
+            if not _crawl_stream(crisis, crawler, state, stream, report, max_pages, on_page):
+                break
+    finally:
+        now = timezone.now()
+        fields = {"lease_until": None, "last_crawl_at": now}
+        if not report.errors and report.stopped in ("", "max_pages"):
+            fields.update(last_success_at=now, last_error="")
+        CrawlState.objects.filter(pk=state.pk).update(**fields)
+    return report
+
+
+def _crawl_stream(crisis, crawler, state, stream, report, max_pages, on_page) -> bool:
+    """One stream until its pass ends; False when the whole crawl must stop."""
+    while True:
+        if report.pages >= max_pages:
+            report.stopped = "max_pages"
+            return False
+        if Crisis.objects.filter(pk=crisis.pk).values_list("status", flat=True).first() != Crisis.Status.ACTIVE:
+            report.stopped = "crisis_not_active"  # paused or closed while we were crawling
+            return False
+        position = dict(state.streams.get(stream.key) or {})
+        max_results = None
+        if crawler.paid_reads:
+            max_results = settings.X_READ_BUDGET - state.reads_used
+            if max_results <= 0:
+                report.stopped = "read_budget_spent"
+                _crawl_error(state, report, f"read budget of {settings.X_READ_BUDGET} spent")
+                return False
+        try:
+            page = crawler.page_fetch(
+                stream=stream,
+                cursor=position.get("cursor"),
+                since=position.get("newest"),
+                crisis=crisis,
+                max_results=max_results,
+            )
+        except RateLimited as limited:
+            report.stopped = "rate_limited"
+            _crawl_wait(state, report, limited.reset_at, str(limited))
+            return False
+        except SourceError as error:
+            _crawl_error(state, report, f"{stream.key}: {error}")
+            return True  # the next stream may work (another instance, another query)
+        posts, skipped, dated, before = [], 0, 0, 0
+        for raw in page.items:
+            try:
+                post = crawler.normalise(raw)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+                logger.warning("%s: skipped a malformed item: %r", crawler.source, error)
+                skipped += 1
+                continue
+            if post is None:
+                continue
+            where = _window(crisis, post)
+            dated += post.posted_at is not None
+            before += where == "before"
+            if not where:
+                posts.append(post)
+        # Pages run newest first: a page entirely older than the window ends the pass (for sources that
+        # cannot filter by time themselves).
+        older = dated > 0 and before == dated
+        if position.get("cursor") is None and page.newest_mark:
+            position["top"] = page.newest_mark  # the newest post of this pass: where the next pass stops
+        finished = not page.next_cursor or older
+        if finished:
+            position = {"cursor": None, "newest": position.get("top") or position.get("newest")}
+        else:
+            position["cursor"] = page.next_cursor
+        with transaction.atomic():
+            created, media_ids = posts_store(crisis=crisis, source=crawler.source, posts=posts)
+            state.streams = {**state.streams, stream.key: position}
+            CrawlState.objects.filter(pk=state.pk).update(
+                streams=state.streams,
+                pages_fetched=F("pages_fetched") + 1,
+                posts_seen=F("posts_seen") + len(page.items),
+                posts_created=F("posts_created") + created,
+                media_created=F("media_created") + len(media_ids),
+                items_skipped=F("items_skipped") + skipped,
+                reads_used=F("reads_used") + page.reads,
+            )
+        state.reads_used += page.reads
+        report.pages += 1
+        report.posts_seen += len(page.items)
+        report.posts_created += created
+        report.media_created += len(media_ids)
+        report.items_skipped += skipped
+        if on_page:
+            on_page(stream.key, report)
+        if page.rate_reset_at:
+            report.stopped = "rate_limited"
+            _crawl_wait(state, report, page.rate_reset_at, "rate limit reached")
+            return False
+        if finished:
+            return True
+
+
+def _crawl_error(state: CrawlState, report: CrawlReport, message: str) -> None:
+    logger.warning("crawl %s: %s", state, message)
+    report.errors.append(message)
+    CrawlState.objects.filter(pk=state.pk).update(last_error=message[:500], last_error_at=timezone.now())
+
+
+def _crawl_wait(state: CrawlState, report: CrawlReport, reset_at, message: str) -> None:
+    """Rate limited: no request before ``reset_at``; the crawl is sent again for then (beat would retry too)."""
+    reset_at = min(reset_at, timezone.now() + settings.CRAWL_RATE_LIMIT_MAX_WAIT)
+    CrawlState.objects.filter(pk=state.pk).update(
+        not_before=reset_at, last_error=message[:500], last_error_at=timezone.now()
+    )
+    logger.info("crawl %s: %s; resuming after %s", state, message, reset_at.isoformat())
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # in-process tasks would run at once, not at the reset
+        from crawling.tasks import crawl_source as crawl_source_task
+
+        crisis_id, source = state.crisis_id, state.source
+        transaction.on_commit(lambda: crawl_source_task.apply_async((crisis_id, source), eta=reset_at))
+
+
+def crawl_crisis(*, crisis_id: int) -> list[str]:
+    """Send one crawl task per enabled source of an active crisis; returns the sources sent."""
+    from crawling.tasks import crawl_source as crawl_source_task
+
+    if not Crisis.objects.filter(pk=crisis_id, status=Crisis.Status.ACTIVE).exists():
+        return []
+    sources = enabled_sources()
+    for source in sources:
+        transaction.on_commit(lambda source=source: crawl_source_task.delay(crisis_id, source))
+    return sources
+
+
+def crawl_active_crises() -> int:
+    """The beat task: crawl every active crisis. Paused, closed and draft crises are not crawled."""
+    crisis_ids = list(Crisis.objects.filter(status=Crisis.Status.ACTIVE).values_list("pk", flat=True))
+    for crisis_id in crisis_ids:
+        crawl_crisis(crisis_id=crisis_id)
+    return len(crisis_ids)
+
+
+# Imports -------------------------------------------------------------------------------------------
+
+
+def posts_import(
+    *,
+    crisis: Crisis,
+    fmt: str,
+    path: Path,
+    images_dir: Path | None = None,
+    batch_size: int = 200,
+    on_batch: Callable[[int], None] | None = None,
+) -> CrawlReport:
+    """Import a dataset file into a crisis (any status). Posts already imported are skipped."""
+    source = imports.FORMATS[fmt]
+    reader = imports.READERS[fmt]
+    report = CrawlReport(source=source)
+    state, _created = CrawlState.objects.get_or_create(crisis=crisis, source=source)
+    batch: list[NormalisedPost] = []
+
+    def flush() -> None:
+        created, media_ids = posts_store(crisis=crisis, source=source, posts=batch)
+        report.posts_seen += len(batch)
+        report.posts_created += created
+        report.media_created += len(media_ids)
+        if on_batch:
+            on_batch(len(batch))
+        batch.clear()
+
+    try:
+        for post in reader(path, images_dir=images_dir):
+            batch.append(post)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+    except (imports.ImportFileError, OSError, UnicodeError) as error:
+        report.errors.append(str(error))
+    now = timezone.now()
+    CrawlState.objects.filter(pk=state.pk).update(
+        last_crawl_at=now,
+        posts_seen=F("posts_seen") + report.posts_seen,
+        posts_created=F("posts_created") + report.posts_created,
+        media_created=F("media_created") + report.media_created,
+        **(
+            {"last_error": report.errors[0][:500], "last_error_at": now}
+            if report.errors
+            else {"last_success_at": now, "last_error": ""}
+        ),
+    )
+    return report

@@ -10,6 +10,13 @@ def media_fetch(media_id: int) -> bool:
     return fetch(media_id=media_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def media_dedup(media_id: int) -> bool:
+    from crawling.services import media_dedup as dedup
+
+    return dedup(media_id=media_id)
+
+
 @shared_task(acks_late=True)
 def pipeline_sweep() -> dict:
     from crawling.services import pipeline_sweep as sweep
@@ -22,3 +29,27 @@ def media_nudge(media_id: int) -> bool:
     from crawling.services import media_nudge as nudge
 
     return nudge(media_id=media_id)
+
+
+@shared_task(acks_late=True)
+def crawl_active_crises() -> int:
+    from crawling.services import crawl_active_crises as crawl_all
+
+    return crawl_all()
+
+
+@shared_task(acks_late=True)
+def crawl_crisis(crisis_id: int) -> list[str]:
+    from crawling.services import crawl_crisis as crawl
+
+    return crawl(crisis_id=crisis_id)
+
+
+@shared_task(acks_late=True)
+def crawl_source(crisis_id: int, source: str) -> dict:
+    """Safe to run twice: the crawl lease lets one run at a time, and cursors make the second one resume."""
+    from dataclasses import asdict
+
+    from crawling.services import crawl_source as crawl
+
+    return asdict(crawl(crisis_id=crisis_id, source=source))

@@ -249,3 +249,32 @@ LOGGING = {
 # --- Images -------------------------------------------------------------------------------------
 IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)  # Pillow's bomb limit, lowered
+
+# --- Crawling -----------------------------------------------------------------------------------
+# Sources are on when their credentials are set (Mastodon needs none); every one is in crawling/README.md.
+MASTODON_INSTANCES = env.list("MASTODON_INSTANCES", default=["https://mastodon.social"])
+BLUESKY_SERVICE_URL = env.str("BLUESKY_SERVICE_URL", default="https://bsky.social")
+BLUESKY_IDENTIFIER = env.str("BLUESKY_IDENTIFIER", default="")
+BLUESKY_APP_PASSWORD = env.str("BLUESKY_APP_PASSWORD", default="")
+X_API_URL = env.str("X_API_URL", default="https://api.x.com")
+X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default="")
+X_READ_BUDGET = env.int("X_READ_BUDGET", default=0)  # post reads per crisis; reads cost money, so 0 = off
+FLICKR_API_URL = env.str("FLICKR_API_URL", default="https://api.flickr.com/services/rest/")
+FLICKR_API_KEY = env.str("FLICKR_API_KEY", default="")
+CRAWL_INTERVAL = timedelta(seconds=env.int("CRAWL_INTERVAL_SECONDS", default=60))
+CRAWL_MAX_PAGES = env.int("CRAWL_MAX_PAGES", default=20)  # per source and crawl
+CRAWL_HTTP_TIMEOUT = env.float("CRAWL_HTTP_TIMEOUT_SECONDS", default=20.0)
+CRAWL_LEASE = timedelta(seconds=env.int("CRAWL_LEASE_SECONDS", default=900))
+CRAWL_RATE_LIMIT_DEFAULT_WAIT = timedelta(seconds=env.int("CRAWL_RATE_LIMIT_DEFAULT_WAIT_SECONDS", default=900))
+CRAWL_RATE_LIMIT_MAX_WAIT = timedelta(seconds=env.int("CRAWL_RATE_LIMIT_MAX_WAIT_SECONDS", default=86400))
+# Image downloads (IMAGE_MAX_BYTES and IMAGE_MAX_PIXELS above also apply).
+ALLOW_LOOPBACK_FETCH = env.bool("ALLOW_LOOPBACK_FETCH", default=False)  # tests only: never in a deployment
+FETCH_CONNECT_TIMEOUT = env.float("FETCH_CONNECT_TIMEOUT_SECONDS", default=5.0)
+FETCH_READ_TIMEOUT = env.float("FETCH_READ_TIMEOUT_SECONDS", default=10.0)
+FETCH_TOTAL_TIMEOUT = env.float("FETCH_TOTAL_TIMEOUT_SECONDS", default=30.0)  # the whole body, against slow drips
+FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
+DEDUP_MAX_DISTANCE = env.int("DEDUP_MAX_DISTANCE", default=10)  # PHash Hamming distance of near duplicates (of 64)
+CELERY_BEAT_SCHEDULE["crawl-active-crises"] = {
+    "task": "crawling.tasks.crawl_active_crises",
+    "schedule": CRAWL_INTERVAL,
+}

@@ -18,6 +18,7 @@ COORDINATOR_PERMISSIONS = [
     ("crises", "view_crisisstatuschange"),
     ("crawling", "view_post"),
     ("crawling", "view_media"),
+    ("crawling", "view_crawlstate"),
     ("auth", "view_user"),
 ]
 

@@ -47,10 +47,11 @@ class TestMediaAdvance:
 
 
 class TestMediaFetch:
-    def test_imported_file_is_stored_without_exif_and_fetched(self, media):
+    def test_imported_file_is_stored_without_exif_and_fetched(self, media, recorded_steps):
         assert services.media_fetch(media_id=media.pk)
         media.refresh_from_db()
         assert media.stage == Media.Stage.FETCHED
+        assert recorded_steps == [(Media.Stage.FETCHED, media.pk)]  # the duplicate check comes next
         assert (media.width, media.height, media.content_type) == (64, 48, "image/jpeg")
         assert len(media.sha256) == 64
         assert media.image.name.startswith("media/") and media.original.name.startswith("originals/")

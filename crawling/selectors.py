@@ -1,0 +1,77 @@
+"""Reads for posts, images, duplicate groups and crawl statistics."""
+
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet
+
+from crawling import dedup
+from crawling.models import CrawlState, Media, Post
+
+_UNDECIDED = (Media.Stage.NEW, Media.Stage.FETCHED, Media.Stage.REJECTED)
+
+
+def media_duplicate_representative(*, crisis_id: int, media_id: int, sha256: str, phash: str) -> int | None:
+    """The representative of the group this image belongs to, or None when it is the first of its kind.
+
+    Candidates are the crisis's images already checked (UNIQUE or later, and DUPLICATE). An identical file
+    wins; otherwise the nearest hash within DEDUP_MAX_DISTANCE bits, the older image on a tie.
+    """
+    checked = (
+        Media.objects.filter(crisis_id=crisis_id).exclude(pk=media_id).exclude(stage__in=_UNDECIDED).exclude(phash="")
+    )
+    if sha256:
+        exact = checked.filter(sha256=sha256).order_by("pk").values_list("pk", "duplicate_of_id").first()
+        if exact:
+            return exact[1] or exact[0]
+    rows = list(checked.order_by("pk").values_list("pk", "duplicate_of_id", "phash"))
+    if not rows:
+        return None
+    distances = dedup.hamming_distances(phash, (row[2] for row in rows))
+    best = int(distances.argmin())  # argmin takes the first, i.e. the oldest, on a tie
+    if distances[best] > settings.DEDUP_MAX_DISTANCE:
+        return None
+    return rows[best][1] or rows[best][0]
+
+
+def media_duplicate_group(*, media_id: int) -> QuerySet[Media]:
+    """Every image of the duplicate group ``media_id`` belongs to: its representative first, then the copies.
+
+    The crowd sees only the representative; whoever records its outcome copies it to the rest of the group.
+    """
+    media = Media.objects.filter(pk=media_id).values_list("pk", "duplicate_of_id").first()
+    if media is None:
+        return Media.objects.none()
+    representative_id = media[1] or media[0]
+    return Media.objects.filter(Q(pk=representative_id) | Q(duplicate_of_id=representative_id)).order_by(
+        F("duplicate_of_id").asc(nulls_first=True), "pk"
+    )
+
+
+def reject_reason_code(reason: str) -> str:
+    return (reason or "").split(":", 1)[0].strip() or "unknown"
+
+
+def crawl_stats(*, crisis_id: int, source: str) -> dict:
+    """What coordinators see per crisis and source: posts, images by fate, rejections by reason."""
+    media = Media.objects.filter(crisis_id=crisis_id, post__source=source)
+    counts = media.aggregate(
+        images=Count("pk"),
+        fetched=Count("pk", filter=~Q(stage__in=(Media.Stage.NEW, Media.Stage.REJECTED))),
+        rejected=Count("pk", filter=Q(stage=Media.Stage.REJECTED)),
+        duplicates=Count("pk", filter=Q(stage=Media.Stage.DUPLICATE)),
+        waiting=Count("pk", filter=Q(stage=Media.Stage.NEW)),
+    )
+    by_reason: dict[str, int] = {}
+    for reason, count in (
+        media.filter(stage=Media.Stage.REJECTED).values_list("reject_reason").annotate(n=Count("pk")).order_by()
+    ):
+        code = reject_reason_code(reason)
+        by_reason[code] = by_reason.get(code, 0) + count
+    return {
+        "posts": Post.objects.filter(crisis_id=crisis_id, source=source).count(),
+        **counts,
+        "rejected_by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def crawl_states_for(*, crisis_id: int) -> QuerySet[CrawlState]:
+    return CrawlState.objects.filter(crisis_id=crisis_id).order_by("source")
