@@ -278,3 +278,21 @@ CELERY_BEAT_SCHEDULE["crawl-active-crises"] = {
     "task": "crawling.tasks.crawl_active_crises",
     "schedule": CRAWL_INTERVAL,
 }
+
+# --- Text geolocation and relevance -------------------------------------------------------------
+# Online geocoder for streets and landmarks: "" (off: offline gazetteer only), "nominatim" or "photon".
+GEOCODER_PROVIDER = env.str("GEOCODER_PROVIDER", default="")
+GEOCODER_URL = env.str("GEOCODER_URL", default="https://nominatim.openstreetmap.org")
+GEOCODER_USER_AGENT = env.str("GEOCODER_USER_AGENT", default="geoloc-platform (crisis image geolocation)")
+GEOCODER_MIN_DELAY_SECONDS = env.float("GEOCODER_MIN_DELAY_SECONDS", default=1.0)  # Nominatim policy: 1 req/s
+GEOCODER_TIMEOUT_SECONDS = env.float("GEOCODER_TIMEOUT_SECONDS", default=10.0)
+GEOLOC_SPACY_MODEL = env.str("GEOLOC_SPACY_MODEL", default="")  # e.g. en_core_web_sm, when installed
+GEOLOC_MATCHER = env.str("GEOLOC_MATCHER", default="ngram")  # or "entity_ruler" for small gazetteers
+GEOLOC_GAZETTEER_CACHE_DIR = Path(env.str("GEOLOC_GAZETTEER_CACHE_DIR", default=str(VAR_DIR / "gazetteer")))
+GEOLOC_ALT_TEXT_WEIGHT = env.float("GEOLOC_ALT_TEXT_WEIGHT", default=0.9)
+GEOLOC_OCR_WEIGHT = env.float("GEOLOC_OCR_WEIGHT", default=0.6)  # sign text read by OCR is noisy
+RELEVANCE_OCR_ENABLED = env.bool("RELEVANCE_OCR_ENABLED", default=False)  # needs rapidocr-onnxruntime
+RELEVANCE_MIN_SIDE_PX = env.int("RELEVANCE_MIN_SIDE_PX", default=100)
+RELEVANCE_MAX_ASPECT_RATIO = env.float("RELEVANCE_MAX_ASPECT_RATIO", default=3.0)
+RELEVANCE_MAX_TEXT_AREA = env.float("RELEVANCE_MAX_TEXT_AREA", default=0.20)
+RELEVANCE_MAX_FLAT_FRACTION = env.float("RELEVANCE_MAX_FLAT_FRACTION", default=0.70)

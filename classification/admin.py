@@ -1,0 +1,105 @@
+"""Coordinators review filtered images and restore them; the gazetteer and text locations are inspectable."""
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from classification import services
+from classification.models import FilteredMedia, GeocodeCacheEntry, Place, PostGeolocation, RelevanceLabel
+from crawling.models import Media
+from geoloc_platform.crises.selectors import crisis_list_coordinated
+
+
+class CoordinatedCrisisMixin:
+    """Limit an admin list to rows of crises the user coordinates."""
+
+    crisis_lookup = "crisis"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        coordinated = crisis_list_coordinated(user=request.user)
+        return super().get_queryset(request).filter(**{f"{self.crisis_lookup}__in": coordinated})
+
+
+@admin.register(FilteredMedia)
+class FilteredMediaAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    """Images the relevance filter dropped: nothing is deleted, a coordinator can put any back."""
+
+    list_display = ["__str__", "crisis", "reject_reason", "width", "height", "stage_changed_at"]
+    list_filter = ["crisis", "reject_reason"]
+    search_fields = ["post__text", "alt_text"]
+    readonly_fields = [f.name for f in Media._meta.fields]
+    actions = ["restore", "confirm_irrelevant"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(stage=Media.Stage.IRRELEVANT)
+
+    # Coordinators hold the crawling app's view_media (the Coordinators group is defined in accounts): seeing
+    # images of their crises is what this page needs; the restore itself is a service with its own claim.
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("crawling.view_media")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crawling.view_media")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Restore: relevant after all (becomes a training label)")
+    def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
+        restored = sum(
+            services.media_restore_relevance(media_id=media_id, user=request.user)
+            for media_id in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"Restored {restored} images; they go on to text geolocation.")
+
+    @admin.action(description="Confirm: not relevant (becomes a training label)")
+    def confirm_irrelevant(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for media_id in queryset.values_list("pk", flat=True):
+            services.relevance_label_record(
+                media_id=media_id, relevant=False, source=RelevanceLabel.Source.CONFIRM, user=request.user
+            )
+        self.message_user(request, f"Confirmed {queryset.count()} images as not relevant.")
+
+
+@admin.register(PostGeolocation)
+class PostGeolocationAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    crisis_lookup = "post__crisis"
+    list_display = ["post", "lat", "lon", "radius_km", "method", "is_fallback", "score"]
+    list_filter = ["method", "is_fallback"]
+    readonly_fields = [f.name for f in PostGeolocation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RelevanceLabel)
+class RelevanceLabelAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    crisis_lookup = "media__crisis"
+    list_display = ["media", "relevant", "source", "rule", "labelled_by", "created_at"]
+    list_filter = ["source", "relevant"]
+    readonly_fields = [f.name for f in RelevanceLabel._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Place)
+class PlaceAdmin(admin.ModelAdmin):
+    """Superusers add local places (neighbourhoods, landmarks) the packages lack; workers pick them up."""
+
+    list_display = ["name", "kind", "country_code", "population", "radius_km", "source"]
+    list_filter = ["kind", "source"]
+    search_fields = ["name"]
+
+
+@admin.register(GeocodeCacheEntry)
+class GeocodeCacheEntryAdmin(admin.ModelAdmin):
+    list_display = ["query", "provider", "created_at"]
+    search_fields = ["query"]
+    readonly_fields = ["key", "provider", "query", "results", "created_at"]

@@ -1,0 +1,1 @@
+"""Text geolocation of posts: normalise, recognise place names, resolve them against the gazetteer, geocode."""

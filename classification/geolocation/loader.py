@@ -1,0 +1,73 @@
+"""One gazetteer index and geolocator per process, rebuilt when the ``Place`` table changes.
+
+The index is pickled under ``GEOLOC_GAZETTEER_CACHE_DIR`` with a fingerprint of the table in its name, so
+workers load it in seconds instead of tokenising every name again.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db.models import Count, Max
+
+from classification.geolocation.gazetteer import GazetteerIndex
+from classification.geolocation.recognizer import Recognizer
+from classification.geolocation.resolver import GeoLocator
+from classification.models import Place
+
+logger = logging.getLogger(__name__)
+
+FINGERPRINT_TTL_SECONDS = 60.0  # how often a worker checks that the Place table has not changed
+
+_lock = threading.Lock()
+_state: dict = {"fingerprint": None, "checked_at": 0.0, "locator": None}
+
+
+def gazetteer_fingerprint() -> str:
+    stats = Place.objects.aggregate(n=Count("id"), last_id=Max("id"), changed=Max("updated_at"))
+    raw = f"{stats['n']}|{stats['last_id']}|{stats['changed']}|{settings.GEOLOC_MATCHER}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def build_index(recognizer_tokenizer_key) -> GazetteerIndex:
+    rows = Place.objects.values_list(
+        "id", "kind", "name", "alternate_names", "country_code", "lat", "lon", "population", "radius_km"
+    ).order_by("id")
+    return GazetteerIndex.build(rows.iterator(chunk_size=5000), name_key=recognizer_tokenizer_key)
+
+
+def load_index(fingerprint: str) -> GazetteerIndex:
+    path = settings.GEOLOC_GAZETTEER_CACHE_DIR / f"gazetteer-{fingerprint}.pickle"
+    index = GazetteerIndex.load(path)
+    if index is None:
+        started = time.perf_counter()
+        key = Recognizer(GazetteerIndex([], {}, {})).name_key
+        index = build_index(key)
+        index.save(path)
+        logger.info("gazetteer index built: %d places in %.1f s -> %s", len(index), time.perf_counter() - started, path)
+    return index
+
+
+def geolocator() -> GeoLocator:
+    """The process's geolocator, rebuilt when the Place table changed (checked once a minute)."""
+    with _lock:
+        now = time.monotonic()
+        if _state["locator"] is None or now - _state["checked_at"] > FINGERPRINT_TTL_SECONDS:
+            fingerprint = gazetteer_fingerprint()
+            _state["checked_at"] = now
+            if fingerprint != _state["fingerprint"]:
+                recognizer = Recognizer(
+                    load_index(fingerprint),
+                    matcher=settings.GEOLOC_MATCHER,
+                    statistical_model=settings.GEOLOC_SPACY_MODEL,
+                )
+                _state.update(fingerprint=fingerprint, locator=GeoLocator(recognizer))
+        return _state["locator"]
+
+
+def geolocator_reset() -> None:
+    """Forget the process's geolocator (tests, and after ``build_gazetteer``)."""
+    with _lock:
+        _state.update(fingerprint=None, checked_at=0.0, locator=None)

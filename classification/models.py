@@ -1,0 +1,139 @@
+"""Gazetteer places, geocoder cache, the text location of each post, relevance decisions and labels."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crawling.models import Media, Post
+
+
+class Place(models.Model):
+    """A named place of the offline gazetteer, built by ``manage.py build_gazetteer`` or added by hand."""
+
+    class Kind(models.TextChoices):
+        CONTINENT = "continent", _("Continent")
+        COUNTRY = "country", _("Country")
+        ADMIN1 = "admin1", _("First-level region")
+        CITY = "city", _("City or town")
+        LOCAL = "local", _("Local place (neighbourhood, landmark)")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=300, db_index=True)
+    alternate_names = models.JSONField(default=list, blank=True, help_text=_("Other names, any language or script."))
+    country_code = models.CharField(max_length=2, blank=True)
+    admin1_code = models.CharField(max_length=20, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    population = models.BigIntegerField(default=0)
+    radius_km = models.FloatField(help_text=_("Uncertainty radius of a pin on this place."))
+    source = models.CharField(max_length=30, default="manual")
+    source_id = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="unique_place_source_id"),
+            models.CheckConstraint(condition=models.Q(lat__gte=-90, lat__lte=90), name="place_lat_range"),
+            models.CheckConstraint(condition=models.Q(lon__gte=-180, lon__lte=180), name="place_lon_range"),
+            models.CheckConstraint(condition=models.Q(radius_km__gt=0), name="place_radius_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()}, {self.country_code or '-'})"
+
+
+class GeocodeCacheEntry(models.Model):
+    """One answer of the online geocoder (empty answers too), so a query is sent at most once."""
+
+    key = models.CharField(max_length=64, unique=True, help_text=_("SHA-256 of provider, server, query, bounds."))
+    provider = models.CharField(max_length=20)
+    query = models.CharField(max_length=500)
+    results = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.query} ({len(self.results)} results)"
+
+
+class PostGeolocation(models.Model):
+    """Where the text of a post (with its images' alt and OCR text) says it is. Its images reuse it."""
+
+    class Method(models.TextChoices):
+        NATIVE = "native", _("Coordinates of the post")
+        GAZETTEER = "gazetteer", _("Offline gazetteer")
+        GEOCODER = "geocoder", _("Online geocoder")
+        CRISIS_AREA = "crisis_area", _("Crisis area (nothing found)")
+        CRISIS_COUNTRIES = "crisis_countries", _("Crisis countries (nothing found)")
+        WORLD = "world", _("Whole world (nothing found, no crisis area)")
+
+    post = models.OneToOneField(Post, on_delete=models.CASCADE, related_name="text_geolocation")
+    lat = models.FloatField()
+    lon = models.FloatField()
+    radius_km = models.FloatField()
+    method = models.CharField(max_length=20, choices=Method.choices)
+    is_fallback = models.BooleanField(
+        default=False, help_text=_("Nothing was recognised: the point is the crisis centre, not a guess.")
+    )
+    score = models.FloatField(default=0.0)
+    candidates = models.JSONField(default=list, blank=True, help_text=_("Up to three places, best first."))
+    spans = models.JSONField(default=list, blank=True, help_text=_("Matched text, with source and offsets."))
+    provenance = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(lat__gte=-90, lat__lte=90), name="postgeo_lat_range"),
+            models.CheckConstraint(condition=models.Q(lon__gte=-180, lon__lte=180), name="postgeo_lon_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Post {self.post_id}: {self.lat:.4f}, {self.lon:.4f} ± {self.radius_km} km ({self.method})"
+
+
+class MediaRelevance(models.Model):
+    """The relevance filter's decision on an image, with the rule that decided and the OCR text it read."""
+
+    media = models.OneToOneField(Media, on_delete=models.CASCADE, related_name="relevance")
+    dropped = models.BooleanField()
+    rule = models.CharField(max_length=40, blank=True, help_text=_("The rule that dropped it, or empty."))
+    score = models.FloatField(default=0.0, help_text=_("Estimated probability that the image is irrelevant."))
+    details = models.JSONField(default=dict, blank=True)
+    ocr_text = models.TextField(blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Image {self.media_id}: {'dropped by ' + self.rule if self.dropped else 'kept'}"
+
+
+class RelevanceLabel(models.Model):
+    """A human judgement of relevance: training data for the image classifier."""
+
+    class Source(models.TextChoices):
+        RESTORE = "restore", _("Coordinator restored a filtered image")
+        CONFIRM = "confirm", _("Coordinator confirmed a filtered image")
+        CROWD = "crowd", _("Crowd answer")
+
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="relevance_labels")
+    relevant = models.BooleanField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    rule = models.CharField(max_length=40, blank=True, help_text=_("The filter rule the label overrules or confirms."))
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Image {self.media_id}: {'relevant' if self.relevant else 'not relevant'} ({self.source})"
+
+
+class FilteredMedia(Media):
+    """Images the relevance filter dropped, as coordinators review them (a proxy: same table as Media)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("filtered image")
+        verbose_name_plural = _("filtered images")

@@ -1,0 +1,1 @@
+"""Relevance filter of images: cheap layered rules now, a classifier trained on crowd labels later."""

@@ -1,0 +1,37 @@
+"""Coordinators see filtered images of their crises in the admin and restore them."""
+
+import pytest
+from django.urls import reverse
+
+from classification.models import RelevanceLabel
+from crawling.models import Media, Post
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def filtered(people):
+    post = Post.objects.create(crisis=people["crisis"], source=Post.Source.CSV, source_id="1", text="meme")
+    return Media.objects.create(
+        crisis=people["crisis"], post=post, stage=Media.Stage.IRRELEVANT, reject_reason="irrelevant: graphic"
+    )
+
+
+def test_coordinator_restores_a_filtered_image_and_it_becomes_a_label(client, people, filtered):
+    people["coordinator"].is_staff = True
+    people["coordinator"].save()
+    client.force_login(people["coordinator"])
+    url = reverse("admin:classification_filteredmedia_changelist")
+    assert str(filtered.pk) in client.get(url).content.decode()
+    client.post(url, {"action": "restore", "_selected_action": [filtered.pk]})
+    filtered.refresh_from_db()
+    assert filtered.stage != Media.Stage.IRRELEVANT
+    assert RelevanceLabel.objects.get(media=filtered).source == RelevanceLabel.Source.RESTORE
+
+
+def test_other_coordinators_do_not_see_it(client, people, filtered):
+    people["other_coordinator"].is_staff = True
+    people["other_coordinator"].save()
+    client.force_login(people["other_coordinator"])
+    response = client.get(reverse("admin:classification_filteredmedia_changelist"))
+    assert f"Image {filtered.pk} " not in response.content.decode()

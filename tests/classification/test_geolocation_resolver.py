@@ -1,0 +1,126 @@
+"""Recognition and resolution on a tiny gazetteer: pins near named towns, flagged fallbacks, explicit scores."""
+
+import pytest
+
+from classification.geolocation.geo import haversine_km
+from classification.geolocation.recognizer import SourceText
+from tests.classification.geo_fixtures import HARVEY_AREA, tiny_locator
+from tests.conftest import SQUARE_AREA
+
+
+@pytest.fixture(scope="module")
+def locator():
+    return tiny_locator()
+
+
+@pytest.fixture(scope="module")
+def porto_alegre(locator):
+    return locator.context(
+        name="Porto Alegre Floods", countries=["BR"], area_geojson=SQUARE_AREA, hashtags=["SOSRioGrandeDoSul"]
+    )
+
+
+@pytest.fixture(scope="module")
+def harvey(locator):
+    return locator.context(
+        name="Hurricane Harvey", countries=["US"], area_geojson=HARVEY_AREA, hashtags=["HurricaneHarvey"]
+    )
+
+
+def post(text: str) -> list[SourceText]:
+    return [SourceText("post", text)]
+
+
+class TestLocate:
+    def test_flood_in_a_named_town_gets_a_pin_near_it_with_a_radius_and_spans(self, locator, porto_alegre):
+        text = "Rua alagada em Canoas, RS. #EnchenteRS"
+        result = locator.locate(post(text), porto_alegre)
+        assert not result.is_fallback and result.method == "gazetteer"
+        assert haversine_km(result.lat, result.lon, -29.9178, -51.1839) < 1
+        assert 5 <= result.radius_km <= 40
+        chosen = [span for span in result.spans if span["chosen"]]
+        assert [text[s["start"] : s["end"]] for s in chosen] == ["Canoas"]
+
+    def test_storm_name_without_a_place_falls_back_to_the_crisis_area_flagged(self, locator, harvey):
+        result = locator.locate(post("Praying for everyone in the path of Harvey #HurricaneHarvey"), harvey)
+        assert result.is_fallback and result.method == "crisis_area"
+        assert (round(result.lat, 1), round(result.lon, 1)) == (29.0, -96.0)
+        assert result.radius_km > 100
+        assert result.candidates == []
+
+    def test_a_storm_is_no_town_even_outside_its_own_crisis(self, locator, porto_alegre):
+        result = locator.locate(post("Hurricane Harvey was worse"), porto_alegre)
+        assert result.is_fallback
+
+    def test_the_crisis_name_keeps_places_of_the_crisis(self, locator, porto_alegre):
+        assert "porto alegre" not in porto_alegre.stop_keys
+        result = locator.locate(post("Porto Alegre under water"), porto_alegre)
+        assert not result.is_fallback and result.candidates[0]["name"] == "Porto Alegre"
+
+    def test_crisis_area_prior_picks_the_town_of_the_crisis(self, locator, porto_alegre):
+        result = locator.locate(post("Canoas is flooded"), porto_alegre)
+        assert result.candidates[0]["country_code"] == "BR"
+        assert result.candidates[0]["reasons"]["prior"] == "in_area"
+
+    def test_a_town_beats_its_region_and_country(self, locator, harvey):
+        result = locator.locate(post("Rockport, Texas, USA took a direct hit"), harvey)
+        assert result.candidates[0]["name"] == "Rockport"
+        assert {c["name"] for c in result.candidates} >= {"Rockport", "Texas"}
+        assert len(result.candidates) <= 3
+
+    def test_region_codes_count_only_in_capitals_after_a_comma(self, locator, harvey):
+        assert locator.locate(post("Houston, TX"), harvey).spans[-1]["text"] == "TX"
+        assert [s["text"] for s in locator.locate(post("tx for the help"), harvey).spans] == []
+
+    def test_lowercase_small_towns_are_not_matched_but_big_cities_are(self, locator, harvey):
+        assert [s["text"] for s in locator.locate(post("flooding rockport"), harvey).spans] == []
+        assert [s["text"] for s in locator.locate(post("flooding in houston"), harvey).spans] == ["houston"]
+
+    def test_ocr_text_counts_less_than_the_post(self, locator, porto_alegre):
+        sources = [SourceText("post", "Eldorado do Sul agora"), SourceText("ocr", "PORTO ALEGRE", 0.6, ref=7)]
+        result = locator.locate(sources, porto_alegre)
+        assert result.candidates[0]["name"] == "Eldorado do Sul"
+        ocr_span = next(s for s in result.spans if s["source"] == "ocr")
+        assert ocr_span["ref"] == 7 and ocr_span["start"] == 0
+
+    def test_names_in_other_scripts_match(self, locator):
+        context = locator.context(name="Tokyo earthquake", countries=["JP"])
+        result = locator.locate(post("東京で地震"), context)
+        assert result.candidates[0]["name"] == "Tokyo"
+        assert result.spans[0]["text"] == "東京"
+
+    def test_without_an_area_the_fallback_is_the_crisis_countries(self, locator):
+        context = locator.context(name="Some flood", countries=["CR"])
+        result = locator.locate(post("nothing here"), context)
+        assert result.is_fallback and result.method == "crisis_countries"
+        assert (result.lat, result.lon) == (10.0, -84.0)
+
+    def test_the_entity_ruler_matcher_gives_the_same_answer(self, porto_alegre):
+        ruler = tiny_locator(matcher="entity_ruler")
+        context = ruler.context(name="Porto Alegre Floods", countries=["BR"], area_geojson=SQUARE_AREA)
+        result = ruler.locate(post("Rua alagada em Canoas"), context)
+        assert result.candidates[0]["name"] == "Canoas" and result.candidates[0]["country_code"] == "BR"
+
+
+class TestGeocoding:
+    def test_streets_go_to_the_geocoder_qualified_by_the_town(self, locator, harvey):
+        from classification.geolocation.resolver import GeocodedPlace
+
+        asked = []
+
+        def geocode(query):
+            asked.append(query)
+            return [GeocodedPlace("Westheimer Road, Houston", 29.74, -95.46, 0.8)]
+
+        result = locator.locate(post("Westheimer Road is a river in Houston"), harvey, geocode=geocode)
+        assert asked == ["Westheimer Road, Houston"]
+        assert result.method == "geocoder" and result.radius_km == 0.8
+
+    def test_a_result_outside_the_crisis_area_is_ignored(self, locator, harvey):
+        from classification.geolocation.resolver import GeocodedPlace
+
+        def geocode(query):
+            return [GeocodedPlace("Main Street, Elsewhere", 45.0, 10.0, 0.5)]
+
+        result = locator.locate(post("Main Street flooded in Houston"), harvey, geocode=geocode)
+        assert result.method == "gazetteer" and result.candidates[0]["name"] == "Houston"
