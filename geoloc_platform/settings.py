@@ -187,7 +187,8 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves its message to b
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_TASK_ROUTES = {"classification.tasks.*_gpu": {"queue": "gpu"}}
+# GPU inference only goes to DIFFICULTY_QUEUE: "gpu", or "cpu" for a deployment without a GPU worker.
+CELERY_TASK_ROUTES = {"classification.tasks.*_gpu": {"queue": env.str("DIFFICULTY_QUEUE", default="gpu")}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -279,6 +280,56 @@ CELERY_BEAT_SCHEDULE["crawl-active-crises"] = {
     "schedule": CRAWL_INTERVAL,
 }
 
+# --- Crowd work ---------------------------------------------------------------------------------
+# tasks_app (README "Settings"): leases, gold images, skill routing, rate limits, maps for volunteers.
+CROWD_LEASE_SECONDS = env.int("CROWD_LEASE_SECONDS", default=600)
+CROWD_HEARTBEAT_EXTENSION_SECONDS = env.int("CROWD_HEARTBEAT_EXTENSION_SECONDS", default=300)
+CROWD_LEASE_MAX_SECONDS = env.int("CROWD_LEASE_MAX_SECONDS", default=3 * 3600)
+CROWD_HEARTBEAT_INTERVAL_SECONDS = env.int("CROWD_HEARTBEAT_INTERVAL_SECONDS", default=60)
+CROWD_LAZY_EXPIRY_BATCH = env.int("CROWD_LAZY_EXPIRY_BATCH", default=50)
+CROWD_LEASE_SWEEP_INTERVAL = timedelta(seconds=env.int("CROWD_LEASE_SWEEP_INTERVAL_SECONDS", default=60))
+CROWD_GOLD_RATE = env.float("CROWD_GOLD_RATE", default=0.2)
+CROWD_GOLD_TAPER_ANSWERS = env.int("CROWD_GOLD_TAPER_ANSWERS", default=20)
+CROWD_GOLD_MIN_RATE = env.float("CROWD_GOLD_MIN_RATE", default=0.02)
+CROWD_NEWCOMER_SKILL = env.float("CROWD_NEWCOMER_SKILL", default=0.3)
+CROWD_EXPERT_SKILL = env.float("CROWD_EXPERT_SKILL", default=0.7)
+CROWD_REPORTS_TO_WITHHOLD = env.int("CROWD_REPORTS_TO_WITHHOLD", default=2)
+CROWD_LEADERBOARD_INTERVAL = timedelta(seconds=env.int("CROWD_LEADERBOARD_INTERVAL_SECONDS", default=300))
+CROWD_LEADERBOARD_SIZE = env.int("CROWD_LEADERBOARD_SIZE", default=10)
+GOOGLE_MAPS_EMBED_KEY = env.str("GOOGLE_MAPS_EMBED_KEY", default="")  # browser key, restrict it by referrer
+MAPILLARY_TOKEN = env.str("MAPILLARY_TOKEN", default="")  # client token: it is sent to browsers
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        "crowd_next": env.str("CROWD_RATE_NEXT", default="120/min"),
+        "crowd_answer": env.str("CROWD_RATE_ANSWER", default="60/min"),
+        "crowd_heartbeat": env.str("CROWD_RATE_HEARTBEAT", default="30/min"),
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "crowd-lease-expiry": {"task": "tasks_app.tasks.lease_expire_due", "schedule": CROWD_LEASE_SWEEP_INTERVAL},
+        "crowd-leaderboard": {"task": "tasks_app.tasks.leaderboard_refresh", "schedule": CROWD_LEADERBOARD_INTERVAL},
+    }
+)
+
+# --- Consensus ----------------------------------------------------------------------------------
+# consensus (README "Settings"): how ratings aggregate and when an image's location is settled.
+CONSENSUS_RATING_METHOD = env.str("CONSENSUS_RATING_METHOD", default="dawid_skene")  # or majority_vote
+CONSENSUS_DS_SMOOTHING = env.float("CONSENSUS_DS_SMOOTHING", default=1.0)
+CONSENSUS_DS_MIN_ANSWERS = env.int("CONSENSUS_DS_MIN_ANSWERS", default=5)  # fewer: pooled "occasional volunteer"
+CONSENSUS_WARNING_MARGIN = env.float("CONSENSUS_WARNING_MARGIN", default=0.1)
+CONSENSUS_EXTRA_RATINGS = env.int("CONSENSUS_EXTRA_RATINGS", default=2)  # more ratings for warned images
+CONSENSUS_SYNC_MAX_RATINGS = env.int("CONSENSUS_SYNC_MAX_RATINGS", default=2000)
+CONSENSUS_DEBOUNCE_SECONDS = env.int("CONSENSUS_DEBOUNCE_SECONDS", default=5)
+CONSENSUS_TARGET_RADIUS_M = env.float("CONSENSUS_TARGET_RADIUS_M", default=250.0)
+CONSENSUS_MAX_GEOLOCATION_ANSWERS = env.int("CONSENSUS_MAX_GEOLOCATION_ANSWERS", default=6)
+CONSENSUS_CLUSTER_EPS_M = env.float("CONSENSUS_CLUSTER_EPS_M", default=2000.0)
+CONSENSUS_REFRESH_INTERVAL = timedelta(seconds=env.int("CONSENSUS_REFRESH_INTERVAL_SECONDS", default=900))
+CELERY_BEAT_SCHEDULE["consensus-refresh"] = {
+    "task": "consensus.tasks.active_crises_refresh",
+    "schedule": CONSENSUS_REFRESH_INTERVAL,
+}
+
 # --- Text geolocation and relevance -------------------------------------------------------------
 # Online geocoder for streets and landmarks: "" (off: offline gazetteer only), "nominatim" or "photon".
 GEOCODER_PROVIDER = env.str("GEOCODER_PROVIDER", default="")
@@ -296,3 +347,44 @@ RELEVANCE_MIN_SIDE_PX = env.int("RELEVANCE_MIN_SIDE_PX", default=100)
 RELEVANCE_MAX_ASPECT_RATIO = env.float("RELEVANCE_MAX_ASPECT_RATIO", default=3.0)
 RELEVANCE_MAX_TEXT_AREA = env.float("RELEVANCE_MAX_TEXT_AREA", default=0.20)
 RELEVANCE_MAX_FLAT_FRACTION = env.float("RELEVANCE_MAX_FLAT_FRACTION", default=0.70)
+
+# --- Mapping and privacy ------------------------------------------------------------------------
+# mapping (README "Settings"): public coarsening and delay, blurring, retention, export limits, dashboard.
+MAP_PUBLIC_GRID_M = env.float("MAP_PUBLIC_GRID_M", default=1000.0)  # public maps snap points to this grid
+MAP_PUBLIC_DELAY = timedelta(seconds=env.int("MAP_PUBLIC_DELAY_SECONDS", default=3600))
+MAP_PAGE_SIZE = env.int("MAP_PAGE_SIZE", default=10_000)  # features per GeoJSON page (a client may ask up to 50,000)
+MAP_LIVE_POLL_SECONDS = env.int("MAP_LIVE_POLL_SECONDS", default=3)  # the map page polls the `since` cursor
+MAP_BLUR_FOR_VOLUNTEERS_DEFAULT = env.bool("MAP_BLUR_FOR_VOLUNTEERS_DEFAULT", default=False)  # per crisis in admin
+MAP_RETENTION_DAYS = env.int("MAP_RETENTION_DAYS", default=90)  # after a crisis closes: purge posts and originals
+MAP_DASHBOARD_INTERVAL = timedelta(seconds=env.int("MAP_DASHBOARD_INTERVAL_SECONDS", default=300))
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        "map_export": env.str("MAP_RATE_EXPORT", default="30/hour"),
+        "map_features": env.str("MAP_RATE_FEATURES", default="120/min"),  # a live map polls every few seconds
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "map-dashboards": {"task": "mapping.tasks.dashboards_refresh", "schedule": MAP_DASHBOARD_INTERVAL},
+        "map-blur-public": {"task": "mapping.tasks.public_images_blur", "schedule": timedelta(minutes=5)},
+        "map-retention": {"task": "mapping.tasks.retention_purge_due", "schedule": timedelta(hours=6)},
+    }
+)
+
+# --- Difficulty classifier ----------------------------------------------------------------------
+# classification/difficulty (README): the backbone trained by train_difficulty and how images are scored.
+DIFFICULTY_BACKBONE = env.str("DIFFICULTY_BACKBONE", default="tf_efficientnet_b6.ns_jft_in1k")
+DIFFICULTY_WEIGHTS_PATH = env.str("DIFFICULTY_WEIGHTS_PATH", default="")  # local timm state dict, when offline
+DIFFICULTY_IMAGE_SIZE = env.int("DIFFICULTY_IMAGE_SIZE", default=0)  # 0: the backbone's (528 for B6)
+DIFFICULTY_CLASS_MAPPING = env.str("DIFFICULTY_CLASS_MAPPING", default="easy_vs_difficult")
+DIFFICULTY_LABEL_METHOD = env.str("DIFFICULTY_LABEL_METHOD", default="dawid_skene")  # or majority_vote
+DIFFICULTY_EXCLUDE_WARNED = env.bool("DIFFICULTY_EXCLUDE_WARNED", default=False)
+DIFFICULTY_DEVICE = env.str("DIFFICULTY_DEVICE", default="auto")  # auto: CUDA when available
+DIFFICULTY_BATCH_SIZE = env.int("DIFFICULTY_BATCH_SIZE", default=32)
+DIFFICULTY_BATCH_MAX_WAIT_SECONDS = env.float("DIFFICULTY_BATCH_MAX_WAIT_SECONDS", default=10.0)
+DIFFICULTY_MODEL_DIR = Path(env.str("DIFFICULTY_MODEL_DIR", default=str(VAR_DIR / "models")))
+DIFFICULTY_RETRAIN_MIN_NEW_LABELS = env.int("DIFFICULTY_RETRAIN_MIN_NEW_LABELS", default=0)  # 0: never automatic
+CELERY_BEAT_SCHEDULE["difficulty-retrain-due"] = {
+    "task": "classification.tasks.difficulty_retrain_due",
+    "schedule": timedelta(hours=1),
+}

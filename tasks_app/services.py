@@ -1,0 +1,668 @@
+"""Writes of crowd work: creating tasks, granting and expiring leases, answers, skips, reports, gold, leaderboard.
+
+Lock order, everywhere: an assignment row before its task row; a grant locks only the task (its assignment is a
+new row). Services that expect a held lock say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, F, Q, Value, When
+from django.dispatch import Signal
+from django.utils import timezone
+
+from crawling.models import Media
+from crawling.services import media_advance
+from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.selectors import user_can_contribute
+from tasks_app import selectors
+from tasks_app.errors import (
+    AlreadyAnswered,
+    CannotContribute,
+    LeaseClosed,
+    LeaseExpired,
+    LeaseNotYours,
+    NotQueueable,
+    UnknownLease,
+    WrongAnswerKind,
+)
+from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, Report, VolunteerProfile
+
+logger = logging.getLogger(__name__)
+
+# Sent on commit after every accepted answer: the consensus app connects here (kwargs: answer_id, task_id,
+# media_id, kind). A signal keeps tasks_app free of imports from consensus.
+answer_submitted = Signal()
+
+# Weights of the difficulty-priority score; ease dominates (the paper: easy images first).
+PRIORITY_WEIGHTS = {"ease": 0.55, "relevance": 0.2, "recency": 0.15, "coverage": 0.1}
+LABEL_EASE = {"easy": 1.0, "medium": 0.66, "difficult": 0.33, "impossible": 0.0}
+DEFAULT_EASE = 0.5
+DEFAULT_RELEVANCE = 0.5
+GOLD_REDUNDANCY = 32767  # gold tasks are answered by everyone who is handed one
+AREA_CELL_DEGREES = 0.01  # about 1 km: images in the same cell cover the same part of the area
+QUEUEABLE_STAGES = (
+    Media.Stage.FETCHED,
+    Media.Stage.UNIQUE,
+    Media.Stage.RELEVANT,
+    Media.Stage.TEXT_GEOLOCATED,
+    Media.Stage.DIFFICULTY_SCORED,
+)
+WITHHOLD_LABELS = {CrowdTask.PredictedLabel.IMPOSSIBLE}
+
+
+def task_priority(*, ease: float, relevance: float, recency: float, coverage: float, expert: bool = False) -> float:
+    """The sort key of difficulty priority (higher first). Experts get the same score with ease turned around."""
+    w = PRIORITY_WEIGHTS
+    ease_term = (1.0 - ease) if expert else ease
+    return w["ease"] * ease_term + w["relevance"] * relevance + w["recency"] * recency + w["coverage"] * coverage
+
+
+def _recency(posted_at, now) -> float:
+    """1 for a post made now, 0.5 a day old, tending to 0: live posts before a backlog import."""
+    if posted_at is None:
+        return 0.5
+    age_hours = max(0.0, (now - posted_at).total_seconds() / 3600)
+    return 1.0 / (1.0 + age_hours / 24)
+
+
+def _area_cell(lat: float, lon: float) -> str:
+    return f"{math.floor(lat / AREA_CELL_DEGREES)}:{math.floor(lon / AREA_CELL_DEGREES)}"
+
+
+def _ease_of(predicted_ease: float | None, predicted_label: str) -> float:
+    if predicted_ease is not None:
+        return min(1.0, max(0.0, float(predicted_ease)))
+    return LABEL_EASE.get(predicted_label, DEFAULT_EASE)
+
+
+def _redundancy(crisis: Crisis, kind: str) -> int:
+    if kind == CrowdTask.Kind.RATING:
+        return crisis.rating_redundancy
+    if kind == CrowdTask.Kind.GEOLOCATION:
+        return crisis.geolocation_redundancy
+    return 1
+
+
+@transaction.atomic
+def crowd_tasks_create_for_media(
+    *,
+    media: Media,
+    predicted_ease: float | None = None,
+    predicted_label: str = "",
+    relevance: float | None = None,
+    kinds: tuple[str, ...] = (CrowdTask.Kind.RATING, CrowdTask.Kind.GEOLOCATION),
+    now=None,
+) -> list[CrowdTask]:
+    """Create (or re-score) the rating and geolocation tasks of an image. The classifier calls this.
+
+    ``predicted_ease`` in [0, 1] (1 = easiest) wins over ``predicted_label`` (easy/medium/difficult/impossible).
+    Images predicted impossible are withheld until a coordinator releases them. Calling again updates the
+    scores of tasks nobody has been handed yet, so a late or repeated prediction is harmless.
+    """
+    now = now or timezone.now()
+    crisis = media.crisis
+    ease = _ease_of(predicted_ease, predicted_label)
+    relevance_value = DEFAULT_RELEVANCE if relevance is None else min(1.0, max(0.0, float(relevance)))
+    recency = _recency(media.post.posted_at, now)
+    guess = selectors.media_text_guess(media=media)
+    cell = _area_cell(guess.lat, guess.lon) if guess else ""
+    covered = (
+        CrowdTask.objects.filter(crisis_id=crisis.pk, area_cell=cell, kind=CrowdTask.Kind.GEOLOCATION).count()
+        if cell
+        else 0
+    )
+    coverage = 1.0 / (1.0 + covered)
+    withheld = predicted_label in WITHHOLD_LABELS
+    scores = {
+        "predicted_ease": predicted_ease,
+        "predicted_label": predicted_label,
+        "relevance": relevance,
+        "recency": recency,
+        "coverage": coverage,
+        "area_cell": cell,
+        "priority": task_priority(ease=ease, relevance=relevance_value, recency=recency, coverage=coverage),
+        "expert_priority": task_priority(
+            ease=ease, relevance=relevance_value, recency=recency, coverage=coverage, expert=True
+        ),
+    }
+    tasks = []
+    for kind in kinds:
+        task = CrowdTask.objects.filter(media_id=media.pk, kind=kind).first()
+        if task is None:
+            task = CrowdTask.objects.create(
+                crisis=crisis,
+                media=media,
+                kind=kind,
+                redundancy=_redundancy(crisis, kind),
+                status=CrowdTask.Status.WITHHELD if withheld else CrowdTask.Status.OPEN,
+                random_key=random.random(),
+                created_at=now,
+                **scores,
+            )
+        else:
+            # Re-score only tasks nobody was handed: a started task keeps its place.
+            untouched = Q(slots_taken=0, answers_count=0, status__in=[CrowdTask.Status.OPEN, CrowdTask.Status.WITHHELD])
+            status = CrowdTask.Status.WITHHELD if withheld and not task.released_at else CrowdTask.Status.OPEN
+            CrowdTask.objects.filter(untouched, pk=task.pk).update(status=status, **scores)
+            task.refresh_from_db()
+        tasks.append(task)
+    return tasks
+
+
+def media_queue_for_crowd(
+    *, media_id: int, predicted_ease: float | None = None, predicted_label: str = "", relevance: float | None = None
+) -> bool:
+    """Send an image to the crowd from any stage before the crowd (coordinators, the demo, the pipeline step).
+
+    The conditional stage move is the claim: a second call finds the image QUEUED and changes nothing.
+    Raises NotQueueable when the image is gone or in a stage that cannot be queued.
+    """
+    media = Media.objects.select_related("crisis", "post").filter(pk=media_id).first()
+    if media is None:
+        raise NotQueueable(f"No image {media_id}.")
+    if media.stage not in QUEUEABLE_STAGES:
+        if media.stage in (Media.Stage.QUEUED, Media.Stage.IN_CROWD_WORK):
+            return False
+        raise NotQueueable(f"Image {media_id} is {media.get_stage_display().lower()}: it cannot be queued.")
+    with transaction.atomic():
+        if not media_advance(media_id=media.pk, from_stage=media.stage, to_stage=Media.Stage.QUEUED):
+            return False
+        crowd_tasks_create_for_media(
+            media=media, predicted_ease=predicted_ease, predicted_label=predicted_label, relevance=relevance
+        )
+    return True
+
+
+def media_queue_scored(*, media_id: int) -> bool:
+    """The pipeline step out of DIFFICULTY_SCORED: make sure the tasks exist, then QUEUED.
+
+    The classifier normally created the tasks with its prediction (``crowd_tasks_create_for_media``) in the
+    transaction that moved the image to DIFFICULTY_SCORED; when it did not, they are created unscored.
+    """
+    media = Media.objects.select_related("crisis", "post").filter(pk=media_id).first()
+    if media is None or media.stage != Media.Stage.DIFFICULTY_SCORED:
+        return False
+    with transaction.atomic():
+        if not media_advance(media_id=media_id, from_stage=Media.Stage.DIFFICULTY_SCORED, to_stage=Media.Stage.QUEUED):
+            return False
+        if not CrowdTask.objects.filter(media_id=media_id).exists():
+            crowd_tasks_create_for_media(media=media)
+        elif CrowdTask.objects.filter(media_id=media_id, slots_taken__gt=0).exists():
+            # A lease was granted in the moment between scoring and queueing.
+            media_advance(media_id=media_id, from_stage=Media.Stage.QUEUED, to_stage=Media.Stage.IN_CROWD_WORK)
+    return True
+
+
+# --- Leases -----------------------------------------------------------------------------------------------------
+
+
+def gold_rate(*, answered: int) -> float:
+    """Share of gold tasks for a volunteer with ``answered`` answers: high at first, tapering to a floor."""
+    base = settings.CROWD_GOLD_RATE
+    taper = settings.CROWD_GOLD_TAPER_ANSWERS
+    return max(settings.CROWD_GOLD_MIN_RATE, base * taper / (taper + answered)) if base > 0 else 0.0
+
+
+def _wants_gold(*, crisis: Crisis, volunteer: AbstractBaseUser, rng: random.Random | None) -> bool:
+    draw = (rng or random).random()
+    # Draw first: the answer count is only read for the few draws that could fall under the rate.
+    if draw >= max(settings.CROWD_GOLD_RATE, settings.CROWD_GOLD_MIN_RATE):
+        return False
+    answered = Answer.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).count()
+    return draw < gold_rate(answered=answered)
+
+
+def _lease_seconds() -> timedelta:
+    return timedelta(seconds=settings.CROWD_LEASE_SECONDS)
+
+
+def lease_grant(
+    *, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, now=None, rng: random.Random | None = None
+) -> Assignment | None:
+    """Lease the next task of ``kind`` to the volunteer, or return None when nothing is left for them.
+
+    A lease still running on this crisis and kind is returned as it is (a reloaded page resumes it). Otherwise
+    one indexed query picks the first open task in policy order and locks it with FOR UPDATE SKIP LOCKED, so
+    volunteers asking at once get different rows; the slot is taken under that lock.
+    """
+    if not user_can_contribute(user=volunteer, crisis=crisis):
+        raise CannotContribute("You cannot contribute to this crisis (it is not active, or you may not).")
+    now = now or timezone.now()
+    running = selectors.lease_open_for(crisis=crisis, volunteer=volunteer, kind=kind, now=now)
+    if running is not None:
+        return running
+    lease_expire_due(now=now, limit=settings.CROWD_LAZY_EXPIRY_BATCH)  # lazy: the periodic sweep may lag
+    if kind == CrowdTask.Kind.GEOLOCATION and _wants_gold(crisis=crisis, volunteer=volunteer, rng=rng):
+        gold = _grant_from(selectors.gold_candidates(crisis=crisis, volunteer=volunteer, kind=kind), volunteer, now)
+        if gold is not None:
+            return gold
+    candidates = selectors.lease_candidates(crisis=crisis, volunteer=volunteer, kind=kind)
+    return _grant_from(candidates, volunteer, now)
+
+
+@transaction.atomic
+def _grant_from(candidates, volunteer: AbstractBaseUser, now) -> Assignment | None:
+    task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+    if task is None:
+        return None
+    # The row is locked: what we read is current, and nobody else can take a slot until we commit.
+    slots = task.slots_taken + 1
+    status = task.status
+    if status == CrowdTask.Status.OPEN and slots >= task.redundancy:
+        status = CrowdTask.Status.FULL
+    CrowdTask.objects.filter(pk=task.pk).update(slots_taken=slots, status=status, updated_at=now)
+    assignment = Assignment.objects.create(
+        task=task, volunteer=volunteer, is_gold=task.is_gold, leased_at=now, expires_at=now + _lease_seconds()
+    )
+    if task.slots_taken == 0 and task.answers_count == 0 and not task.is_gold:
+        media_advance(media_id=task.media_id, from_stage=Media.Stage.QUEUED, to_stage=Media.Stage.IN_CROWD_WORK)
+    task.slots_taken, task.status = slots, status
+    assignment.task = task
+    return assignment
+
+
+def _release_slot(task_id: int, count: int = 1) -> None:
+    """Give ``count`` slots of a task back (caller holds the task's row lock or relies on the UPDATE's).
+
+    A full task reopens; done, withheld, retired and gold tasks keep their status.
+    """
+    CrowdTask.objects.filter(pk=task_id).update(
+        slots_taken=F("slots_taken") - count,
+        status=Case(When(status=CrowdTask.Status.FULL, then=Value(CrowdTask.Status.OPEN)), default=F("status")),
+        updated_at=timezone.now(),
+    )
+
+
+def lease_expire_due(*, now=None, limit: int = 500) -> int:
+    """Expire leases past their time and give their slots back. Safe to run anywhere, any number of times.
+
+    Rows are claimed with SKIP LOCKED and a conditional UPDATE, so two sweeps never return one slot twice.
+    """
+    now = now or timezone.now()
+    expired = 0
+    with transaction.atomic():
+        due = list(
+            Assignment.objects.filter(state=Assignment.State.LEASED, expires_at__lt=now)
+            .select_for_update(skip_locked=True)
+            .order_by("expires_at")
+            .values_list("pk", "task_id")[:limit]
+        )
+        if not due:
+            return 0
+        expired = Assignment.objects.filter(pk__in=[pk for pk, _ in due], state=Assignment.State.LEASED).update(
+            state=Assignment.State.EXPIRED, closed_at=now
+        )
+        for task_id, count in sorted(Counter(task_id for _, task_id in due).items()):
+            _release_slot(task_id, count)
+    if expired:
+        logger.info("expired %d leases", expired)
+    return expired
+
+
+def _locked_assignment(*, lease_id: int, volunteer: AbstractBaseUser) -> Assignment:
+    """The volunteer's assignment, locked (call inside a transaction)."""
+    assignment = Assignment.objects.select_for_update().filter(pk=lease_id).first()
+    if assignment is None:
+        raise UnknownLease(f"No lease {lease_id}.")
+    if assignment.volunteer_id != volunteer.pk:
+        raise LeaseNotYours("This lease belongs to another volunteer.")
+    return assignment
+
+
+def _take_slot_again(task: CrowdTask) -> bool:
+    """Re-take a slot for an expired lease if the task still needs answers. Expects the task row locked."""
+    if task.status == CrowdTask.Status.GOLD:
+        CrowdTask.objects.filter(pk=task.pk).update(slots_taken=F("slots_taken") + 1)
+        return True
+    if task.status != CrowdTask.Status.OPEN or task.slots_taken >= task.redundancy:
+        return False
+    slots = task.slots_taken + 1
+    status = CrowdTask.Status.FULL if slots >= task.redundancy else CrowdTask.Status.OPEN
+    CrowdTask.objects.filter(pk=task.pk).update(slots_taken=slots, status=status)
+    task.slots_taken, task.status = slots, status
+    return True
+
+
+@transaction.atomic
+def lease_heartbeat(*, lease_id: int, volunteer: AbstractBaseUser, now=None) -> Assignment:
+    """Extend a running lease while its page is open; revive an expired one if the image still needs answers."""
+    now = now or timezone.now()
+    assignment = _locked_assignment(lease_id=lease_id, volunteer=volunteer)
+    if assignment.state == Assignment.State.ANSWERED:
+        raise AlreadyAnswered("This task is already answered.")
+    if assignment.state == Assignment.State.SKIPPED:
+        raise LeaseClosed("This task was skipped.")
+    if assignment.state == Assignment.State.EXPIRED:
+        task = CrowdTask.objects.select_for_update().get(pk=assignment.task_id)
+        if not _take_slot_again(task):
+            raise LeaseExpired("The lease expired and the image went to other volunteers.")
+        assignment.state = Assignment.State.LEASED
+        assignment.closed_at = None
+        assignment.leased_at = now
+    longest = assignment.leased_at + timedelta(seconds=settings.CROWD_LEASE_MAX_SECONDS)
+    assignment.expires_at = min(now + timedelta(seconds=settings.CROWD_HEARTBEAT_EXTENSION_SECONDS), longest)
+    assignment.expires_at = max(assignment.expires_at, now)
+    assignment.heartbeat_at = now
+    assignment.save(update_fields=["state", "closed_at", "leased_at", "expires_at", "heartbeat_at"])
+    return assignment
+
+
+@transaction.atomic
+def lease_skip(
+    *, lease_id: int, volunteer: AbstractBaseUser, report_reason: str = "", report_note: str = "", now=None
+) -> Assignment:
+    """Skip a task: its slot goes back to others, and this volunteer is never handed it again."""
+    now = now or timezone.now()
+    assignment = _locked_assignment(lease_id=lease_id, volunteer=volunteer)
+    if assignment.state == Assignment.State.ANSWERED:
+        raise AlreadyAnswered("This task is already answered.")
+    if assignment.state == Assignment.State.SKIPPED:
+        raise LeaseClosed("This task was already skipped.")
+    held_slot = assignment.state == Assignment.State.LEASED
+    assignment.state = Assignment.State.SKIPPED
+    assignment.closed_at = now
+    assignment.save(update_fields=["state", "closed_at"])
+    if held_slot:
+        _release_slot(assignment.task_id)
+    if report_reason:
+        task = CrowdTask.objects.get(pk=assignment.task_id)
+        report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
+    return assignment
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+ANSWER_FIELDS = {
+    CrowdTask.Kind.RATING: {"difficulty"},
+    CrowdTask.Kind.GEOLOCATION: {
+        "lat",
+        "lon",
+        "precision",
+        "clue_tags",
+        "pano_lat",
+        "pano_lon",
+        "pano_heading",
+        "pano_pitch",
+    },
+    CrowdTask.Kind.REVIEW: {"verdict", "lat", "lon", "clue_tags"},
+}
+
+
+@transaction.atomic
+def answer_submit(
+    *,
+    volunteer: AbstractBaseUser,
+    lease_id: int,
+    kind: str,
+    note: str = "",
+    time_on_task_s: float | None = None,
+    report_reason: str = "",
+    report_note: str = "",
+    now=None,
+    **fields,
+) -> Answer:
+    """Record the volunteer's answer on their lease. Refusals raise before anything is written.
+
+    A late answer (the lease expired) is still taken while the image needs answers: it re-takes a slot.
+    The caller validated the fields of ``kind`` (apis.AnswerSubmitApi); ``fields`` holds only those.
+    """
+    now = now or timezone.now()
+    assignment = _locked_assignment(lease_id=lease_id, volunteer=volunteer)
+    if assignment.state == Assignment.State.ANSWERED:
+        raise AlreadyAnswered("You already answered this task.")
+    if assignment.state == Assignment.State.SKIPPED:
+        raise LeaseClosed("You skipped this task.")
+    task = CrowdTask.objects.select_for_update().select_related("media").get(pk=assignment.task_id)
+    if task.kind != kind:
+        raise WrongAnswerKind(f"This lease is for a {task.kind} task, not {kind}.")
+    unexpected = set(fields) - ANSWER_FIELDS[kind]
+    if unexpected:
+        raise WrongAnswerKind(f"Fields not part of a {kind} answer: {', '.join(sorted(unexpected))}.")
+    is_late = assignment.state == Assignment.State.EXPIRED or assignment.expires_at < now
+    if assignment.state == Assignment.State.EXPIRED and not _take_slot_again(task):
+        raise LeaseExpired("Your lease expired and the image already has the answers it needs.")
+    answers = task.answers_count + 1
+    if task.status in (CrowdTask.Status.OPEN, CrowdTask.Status.FULL):
+        status = CrowdTask.Status.DONE if answers >= task.redundancy else task.status
+    else:
+        status = task.status  # gold, withheld or retired meanwhile: the answer counts, the status stays
+    CrowdTask.objects.filter(pk=task.pk).update(answers_count=answers, status=status, updated_at=now)
+    elapsed = max(0.0, (now - assignment.leased_at).total_seconds())
+    if time_on_task_s is None or time_on_task_s < 0 or time_on_task_s > elapsed + 5:
+        time_on_task_s = elapsed  # the page's own clock counts only visible time; never trust more than the lease
+    gold_error_m = None
+    if task.is_gold and task.gold_lat is not None and fields.get("lat") is not None:
+        gold_error_m = _haversine_m(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon)
+    answer = Answer.objects.create(
+        assignment=assignment,
+        task=task,
+        crisis_id=task.crisis_id,
+        media_id=task.media_id,
+        volunteer=volunteer,
+        kind=kind,
+        is_gold=task.is_gold,
+        is_late=is_late,
+        note=note,
+        time_on_task_s=time_on_task_s,
+        gold_error_m=gold_error_m,
+        submitted_at=now,
+        **fields,
+    )
+    assignment.state = Assignment.State.ANSWERED
+    assignment.closed_at = now
+    assignment.save(update_fields=["state", "closed_at"])
+    if report_reason:
+        report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
+    answer.gold_task = task if task.is_gold else None
+    if not task.is_gold:
+        transaction.on_commit(
+            lambda: answer_submitted.send(
+                sender=Answer, answer_id=answer.pk, task_id=task.pk, media_id=task.media_id, kind=kind
+            )
+        )
+    return answer
+
+
+def gold_feedback(*, answer: Answer) -> str | None:
+    """What a volunteer is told after a gold task ("you were 350 m off")."""
+    from django.utils.translation import gettext as _
+
+    if not answer.is_gold:
+        return None
+    if answer.gold_error_m is not None:
+        metres = answer.gold_error_m
+        if metres >= 1000:
+            return _("Practice image: you were %(km).1f km off.") % {"km": metres / 1000}
+        return _("Practice image: you were %(m)d m off.") % {"m": round(metres)}
+    return _("Practice image: its location is known, and your answer was recorded.")
+
+
+# --- Reports, coordinators, consensus hooks ----------------------------------------------------------------------
+
+
+def report_create(*, media_id: int, volunteer: AbstractBaseUser, reason: str, note: str = "") -> Report | None:
+    """Flag an image for the coordinators; enough reports withhold its open tasks until one looks at it."""
+    media = Media.objects.only("pk", "crisis_id").get(pk=media_id)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                crisis_id=media.crisis_id, media_id=media_id, volunteer=volunteer, reason=reason, note=note[:500]
+            )
+    except IntegrityError:
+        return None  # one report per volunteer and image is enough
+    CrowdTask.objects.filter(media_id=media_id).update(reports_count=F("reports_count") + 1)
+    CrowdTask.objects.filter(
+        media_id=media_id,
+        status__in=[CrowdTask.Status.OPEN, CrowdTask.Status.FULL],
+        reports_count__gte=settings.CROWD_REPORTS_TO_WITHHOLD,
+    ).update(status=CrowdTask.Status.WITHHELD)
+    return report
+
+
+@transaction.atomic
+def report_resolve(*, report_ids: list[int], user: AbstractBaseUser) -> int:
+    return Report.objects.filter(pk__in=report_ids, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=user
+    )
+
+
+@transaction.atomic
+def task_release(*, task_ids: list[int], user: AbstractBaseUser) -> int:
+    """A coordinator releases withheld tasks (predicted impossible, or reported) to the crowd."""
+    now = timezone.now()
+    released = 0
+    for task in CrowdTask.objects.select_for_update().filter(pk__in=task_ids, status=CrowdTask.Status.WITHHELD):
+        if task.answers_count >= task.redundancy:
+            status = CrowdTask.Status.DONE
+        elif task.slots_taken >= task.redundancy:
+            status = CrowdTask.Status.FULL
+        else:
+            status = CrowdTask.Status.OPEN
+        CrowdTask.objects.filter(pk=task.pk).update(status=status, released_by=user, released_at=now)
+        released += 1
+    return released
+
+
+@transaction.atomic
+def task_withhold(*, task_ids: list[int]) -> int:
+    return CrowdTask.objects.filter(pk__in=task_ids, status__in=[CrowdTask.Status.OPEN, CrowdTask.Status.FULL]).update(
+        status=CrowdTask.Status.WITHHELD
+    )
+
+
+@transaction.atomic
+def crowd_task_retire(*, task_id: int, reason: str) -> bool:
+    """The consensus app (or a coordinator) takes a task out of the queue: enough answers agree."""
+    return (
+        CrowdTask.objects.filter(pk=task_id)
+        .exclude(status__in=[CrowdTask.Status.RETIRED, CrowdTask.Status.GOLD])
+        .update(status=CrowdTask.Status.RETIRED, retired_reason=reason[:300])
+        == 1
+    )
+
+
+@transaction.atomic
+def crowd_task_set_redundancy(*, task_id: int, redundancy: int) -> CrowdTask:
+    """Ask for more (or fewer) answers on a task, e.g. for an image whose ratings disagree.
+
+    Never below the slots already taken: leases and answers in hand are not taken back.
+    """
+    task = CrowdTask.objects.select_for_update().get(pk=task_id)
+    redundancy = max(1, redundancy, task.slots_taken)
+    if task.status in (CrowdTask.Status.OPEN, CrowdTask.Status.FULL, CrowdTask.Status.DONE):
+        if task.answers_count >= redundancy:
+            status = CrowdTask.Status.DONE
+        elif task.slots_taken >= redundancy:
+            status = CrowdTask.Status.FULL
+        else:
+            status = CrowdTask.Status.OPEN
+    else:
+        status = task.status
+    CrowdTask.objects.filter(pk=task.pk).update(redundancy=redundancy, status=status)
+    task.refresh_from_db()
+    return task
+
+
+@transaction.atomic
+def crowd_review_task_create(
+    *, media_id: int, lat: float, lon: float, radius_m: float | None = None, redundancy: int = 1
+) -> CrowdTask:
+    """A review of a consensus location by a volunteer who did not pin the image (the consensus app calls this)."""
+    media = Media.objects.select_related("crisis").get(pk=media_id)
+    task, created = CrowdTask.objects.get_or_create(
+        media=media,
+        kind=CrowdTask.Kind.REVIEW,
+        defaults={
+            "crisis": media.crisis,
+            "redundancy": redundancy,
+            "reference_lat": lat,
+            "reference_lon": lon,
+            "reference_radius_m": radius_m,
+            "priority": 1.0,
+            "expert_priority": 1.0,
+            "random_key": random.random(),
+        },
+    )
+    if not created:
+        CrowdTask.objects.filter(pk=task.pk).update(reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m)
+        task = crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + redundancy)
+    return task
+
+
+@transaction.atomic
+def gold_task_create(*, media_id: int, lat: float, lon: float) -> CrowdTask:
+    """Make an image a gold geolocation task with a known location, mixed in at a tapering rate."""
+    media = Media.objects.select_related("crisis").get(pk=media_id)
+    task, _ = CrowdTask.objects.update_or_create(
+        media=media,
+        kind=CrowdTask.Kind.GEOLOCATION,
+        defaults={
+            "crisis": media.crisis,
+            "status": CrowdTask.Status.GOLD,
+            "redundancy": GOLD_REDUNDANCY,
+            "gold_lat": lat,
+            "gold_lon": lon,
+            "random_key": random.random(),
+        },
+    )
+    return task
+
+
+def volunteer_skill_set(*, user_id: int, skill: float) -> VolunteerProfile:
+    """The consensus app writes its estimate of a volunteer's skill here; the scheduler routes by it."""
+    profile, _ = VolunteerProfile.objects.update_or_create(
+        user_id=user_id, defaults={"skill": min(1.0, max(0.0, skill)), "skill_updated_at": timezone.now()}
+    )
+    return profile
+
+
+@transaction.atomic
+def leaderboard_refresh(*, crisis_id: int | None = None, size: int | None = None) -> int:
+    """Recompute leaderboards (periodic task). Answers on gold images do not count."""
+    size = size or settings.CROWD_LEADERBOARD_SIZE
+    now = timezone.now()
+    crises = Crisis.objects.filter(status__in=[Crisis.Status.ACTIVE, Crisis.Status.PAUSED])
+    if crisis_id is not None:
+        crises = Crisis.objects.filter(pk=crisis_id)
+    written = 0
+    for crisis in crises:
+        rows = (
+            Answer.objects.filter(crisis_id=crisis.pk, is_gold=False)
+            .values("volunteer_id")
+            .annotate(
+                answers=Count("pk"),
+                geolocations=Count("pk", filter=Q(kind=CrowdTask.Kind.GEOLOCATION)),
+                ratings=Count("pk", filter=Q(kind=CrowdTask.Kind.RATING)),
+            )
+            .order_by("-answers", "volunteer_id")
+        )
+        LeaderboardEntry.objects.filter(crisis_id=crisis.pk).delete()
+        entries = [
+            LeaderboardEntry(
+                crisis_id=crisis.pk,
+                volunteer_id=row["volunteer_id"],
+                rank=rank,
+                answers=row["answers"],
+                geolocations=row["geolocations"],
+                ratings=row["ratings"],
+                computed_at=now,
+            )
+            for rank, row in enumerate(rows[: max(size, 1) * 100], start=1)
+        ]
+        LeaderboardEntry.objects.bulk_create(entries)
+        written += len(entries)
+    return written

@@ -1,0 +1,106 @@
+"""Volunteer pages: the crisis's work hub, the rating page (paper's Figure 3), the geolocation and review pages.
+
+A task page leases the volunteer's next task when it renders (or resumes the running lease on a reload); the
+page's script answers through the API and reloads for the next one.
+"""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from geoloc_platform.crises.selectors import user_can_contribute
+from tasks_app import selectors, services
+from tasks_app.apis import crisis_for, lease_payload
+from tasks_app.models import Answer, CrowdTask, Report
+
+TEMPLATES = {
+    CrowdTask.Kind.RATING: "tasks_app/rate.html",
+    CrowdTask.Kind.GEOLOCATION: "tasks_app/geolocate.html",
+    CrowdTask.Kind.REVIEW: "tasks_app/geolocate.html",
+}
+
+
+def crisis_work(request: HttpRequest, slug: str) -> HttpResponse:
+    """The volunteer hub of a crisis: instructions, what to do next, my progress, the leaderboard."""
+    crisis = crisis_for(request, slug)
+    context = {
+        "crisis": crisis,
+        "can_contribute": user_can_contribute(user=request.user, crisis=crisis),
+        "queue": selectors.crisis_queue_summary(crisis=crisis),
+        "leaderboard": selectors.leaderboard_top(crisis=crisis, limit=settings.CROWD_LEADERBOARD_SIZE),
+        "progress": (
+            selectors.volunteer_progress(crisis=crisis, volunteer=request.user)
+            if request.user.is_authenticated
+            else None
+        ),
+    }
+    return render(request, "tasks_app/work.html", context)
+
+
+def js_messages() -> dict[str, str]:
+    """Texts the page's script shows, translated here so one catalogue serves templates and script."""
+    return {
+        "sending": _("Sending…"),
+        "thanks": _("Thank you! Loading the next image…"),
+        "skipped": _("Skipped. Loading the next image…"),
+        "failed": _("That did not work. Please try again."),
+        "offline": _("No connection: your answer was not sent. Try again in a moment."),
+        "expired": _("Your time on this image ran out and it went to other volunteers. Skip to get a new one."),
+        "expired_soft": _("Time is up, but you can still submit while the image needs answers."),
+        "place_pin": _("Click the map to place the pin first (or choose 'Cannot geolocate')."),
+        "pin": _("Your pin: drag to adjust"),
+        "pin_at": _("Pin at"),
+        "guess": _("Place suggested by the post's text"),
+        "reference": _("Location to review"),
+        "gold": _("The known location of this practice image"),
+        "streetview": _("Street View at the pin"),
+    }
+
+
+@login_required
+def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    crisis = crisis_for(request, slug)
+    if not user_can_contribute(user=request.user, crisis=crisis):
+        return render(request, "tasks_app/closed.html", {"crisis": crisis}, status=403)
+    assignment = services.lease_grant(crisis=crisis, volunteer=request.user, kind=kind)
+    if assignment is None:
+        return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind})
+    assignment = selectors.lease_get_for_page(lease_id=assignment.pk)
+    payload = lease_payload(assignment)
+    guess = payload["text_guess"]
+    page_data = {
+        **payload,
+        "expires_at": assignment.expires_at.isoformat(),
+        "posted_at": None,
+        "crisis_area": crisis.affected_area,
+        "tile_url": settings.MAP_TILE_URL,
+        "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+        "heartbeat_seconds": settings.CROWD_HEARTBEAT_INTERVAL_SECONDS,
+        "google_maps_embed_key": settings.GOOGLE_MAPS_EMBED_KEY,
+        "mapillary_token": settings.MAPILLARY_TOKEN,
+        "urls": {
+            "answer": reverse("tasks_app:api-answer-submit"),
+            "heartbeat": reverse("tasks_app:api-lease-heartbeat", args=[assignment.pk]),
+            "skip": reverse("tasks_app:api-lease-skip", args=[assignment.pk]),
+            "places": reverse("tasks_app:api-places", args=[crisis.slug]),
+        },
+    }
+    context = {
+        "crisis": crisis,
+        "assignment": assignment,
+        "task": assignment.task,
+        "kind": kind,
+        "payload": payload,
+        "page_data": page_data,
+        "segments": selectors.text_segments(text=payload["post_text"], spans=payload["place_spans"]),
+        "guess": guess,
+        "difficulties": Answer.Difficulty.choices,
+        "precisions": Answer.Precision.choices,
+        "clues": Answer.Clue.choices,
+        "report_reasons": Report.Reason.choices,
+        "js_messages": js_messages(),
+    }
+    return render(request, TEMPLATES[kind], context)

@@ -1,0 +1,111 @@
+"""Volunteer pages: they lease on render, escape everything posted, and show no other volunteer's answer."""
+
+from django.test import Client
+
+from crawling.models import Post
+from tasks_app import services
+from tasks_app.models import Assignment, CrowdTask, LeaderboardEntry
+from tests.tasks_app.conftest import add_media, queue
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_rating_page_leases_an_image_and_escapes_the_post_text(crisis, volunteers):
+    (image,) = queue(crisis, with_file=True)
+    Post.objects.filter(pk=image.post_id).update(text='<script>alert("x")</script> Rua dos Andradas')
+    response = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/rate/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert" in html
+    assert 'data-difficulty="not_relevant"' in html
+    assert Assignment.objects.get().task.kind == CrowdTask.Kind.RATING
+
+
+def test_reloading_a_task_page_resumes_the_same_lease(crisis, volunteers):
+    queue(crisis, eases=(0.9, 0.5))
+    client = logged_in(volunteers[0])
+    client.get(f"/crises/{crisis.slug}/geolocate/")
+    client.get(f"/crises/{crisis.slug}/geolocate/")
+    assert Assignment.objects.count() == 1
+
+
+def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_guess(crisis, volunteers, monkeypatch):
+    (image,) = add_media(crisis, text="Water in Rua dos Andradas today", with_file=True)
+    services.media_queue_for_crowd(media_id=image.pk, predicted_ease=0.9)
+    from tasks_app import selectors
+
+    def fake_text_location(*, media):  # the shape of classification's PostGeolocation
+        return {
+            "lat": -30.03,
+            "lon": -51.23,
+            "radius_km": 0.5,
+            "is_fallback": False,
+            "method": "gazetteer",
+            "spans": [{"source": "post", "start": 9, "end": 25, "text": "x"}, {"source": "ocr", "start": 0, "end": 3}],
+            "candidates": [{"name": "<b>Centro</b>", "lat": -30.03, "lon": -51.23}],
+        }
+
+    monkeypatch.setattr(selectors, "_text_location_provider", lambda: fake_text_location)
+    html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
+    assert '<mark class="crowd-place">Rua dos Andradas</mark>' in html
+    assert '"radius_m": 500.0' in html
+    assert "<b>Centro</b>" not in html  # json_script escapes < and >
+
+
+def test_a_fallback_text_location_is_no_guess_and_the_map_shows_the_crisis_area(crisis, volunteers, monkeypatch):
+    queue(crisis, with_file=True)
+    from tasks_app import selectors
+
+    fallback = {"lat": -30.0, "lon": -51.1, "radius_km": 30, "is_fallback": True, "spans": [], "candidates": []}
+    monkeypatch.setattr(selectors, "_text_location_provider", lambda: lambda *, media: fallback)
+    html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
+    assert '"text_guess": null' in html
+
+
+def test_the_geolocation_page_works_without_any_text_guess(crisis, volunteers):
+    queue(crisis, with_file=True)
+    response = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/")
+    assert response.status_code == 200
+    assert '"text_guess": null' in response.content.decode()
+
+
+def test_a_volunteer_with_nothing_left_is_told_so(crisis, volunteers):
+    response = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/")
+    assert "Nothing left for you right now" in response.content.decode()
+
+
+def test_task_pages_send_anonymous_visitors_to_log_in(crisis):
+    response = Client().get(f"/crises/{crisis.slug}/rate/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_work_page_shows_the_stored_leaderboard_and_my_progress(crisis, volunteers):
+    queue(crisis)
+    lease = services.lease_grant(crisis=crisis, volunteer=volunteers[0], kind="rating")
+    services.answer_submit(volunteer=volunteers[0], lease_id=lease.pk, kind="rating", difficulty="easy")
+    client = logged_in(volunteers[0])
+    html = client.get(f"/crises/{crisis.slug}/work/").content.decode()
+    assert "No answers yet" in html  # computed periodically, never per request
+    services.leaderboard_refresh(crisis_id=crisis.pk)
+    assert LeaderboardEntry.objects.count() == 1
+    html = client.get(f"/crises/{crisis.slug}/work/").content.decode()
+    assert volunteers[0].username in html
+    assert 'id="progress-ratings">1<' in html
+
+
+def test_the_rating_page_speaks_portuguese_french_and_spanish(crisis, volunteers):
+    queue(crisis, with_file=True)
+    client = logged_in(volunteers[0])
+    expected = {
+        "pt": "Quão difícil é descobrir onde esta foto foi tirada?",
+        "fr": "À quel point est-il difficile de trouver où cette photo a été prise ?",
+        "es": "¿Qué tan difícil es encontrar dónde se tomó esta foto?",
+    }
+    for language, question in expected.items():
+        html = client.get(f"/crises/{crisis.slug}/rate/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert question in html, language
