@@ -19,6 +19,15 @@ COORDINATOR_PERMISSIONS = [
     ("crawling", "view_post"),
     ("crawling", "view_media"),
     ("crawling", "view_crawlstate"),
+    ("classification", "view_modelversion"),
+    ("classification", "change_modelversion"),
+    ("classification", "view_postgeolocation"),
+    ("classification", "view_mediarelevance"),
+    ("consensus", "view_ratingconsensus"),
+    ("consensus", "view_crisisratingstats"),
+    ("consensus", "view_locationconsensus"),
+    ("consensus", "change_locationconsensus"),
+    ("consensus", "view_volunteerskill"),
     ("auth", "view_user"),
 ]
 

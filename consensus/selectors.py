@@ -1,0 +1,95 @@
+"""Reads for consensus: the crowd's answers as arrays, and results for other apps.
+
+Answers are tasks_app's rows; reading them here (rather than through a tasks_app selector per shape) keeps the
+answer-to-array conversion next to the algorithms that need it. Nothing here writes.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import QuerySet
+
+from consensus.models import RATING_CLASSES, LocationConsensus, RatingConsensus, VolunteerSkill
+from tasks_app.models import Answer, CrowdTask
+
+
+@dataclass(frozen=True)
+class GeolocationAnswers:
+    volunteer_ids: np.ndarray
+    lat: np.ndarray  # NaN for "cannot geolocate"
+    lon: np.ndarray
+    precisions: list[str]
+    time_on_task_s: np.ndarray
+
+    @property
+    def pinned(self) -> np.ndarray:
+        return ~np.isnan(self.lat)
+
+
+def rating_answers(*, crisis_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(media ids, volunteer ids, class index into RATING_CLASSES) of a crisis's ratings; skips are not ratings."""
+    rows = (
+        Answer.objects.filter(crisis_id=crisis_id, kind=CrowdTask.Kind.RATING, difficulty__in=RATING_CLASSES)
+        .exclude(is_gold=True)
+        .values_list("media_id", "volunteer_id", "difficulty")
+    )
+    class_index = {name: index for index, name in enumerate(RATING_CLASSES)}
+    media, volunteers, labels = [], [], []
+    for media_id, volunteer_id, difficulty in rows.iterator(chunk_size=10_000):
+        media.append(media_id)
+        volunteers.append(volunteer_id)
+        labels.append(class_index[difficulty])
+    return np.array(media, dtype=np.int64), np.array(volunteers, dtype=np.int64), np.array(labels, dtype=np.int64)
+
+
+def rating_answer_count(*, crisis_id: int) -> int:
+    return Answer.objects.filter(crisis_id=crisis_id, kind=CrowdTask.Kind.RATING).count()
+
+
+def geolocation_answers(*, media_id: int) -> GeolocationAnswers:
+    """The non-gold geolocation answers of one image, pins and "cannot geolocate" alike."""
+    rows = list(
+        Answer.objects.filter(media_id=media_id, kind=CrowdTask.Kind.GEOLOCATION, is_gold=False)
+        .order_by("id")
+        .values_list("volunteer_id", "lat", "lon", "precision", "time_on_task_s")
+    )
+    return GeolocationAnswers(
+        volunteer_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        lat=np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float),
+        lon=np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=float),
+        precisions=[r[3] for r in rows],
+        time_on_task_s=np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=float),
+    )
+
+
+def volunteer_skills(*, crisis_id: int, volunteer_ids) -> dict[int, float]:
+    return dict(
+        VolunteerSkill.objects.filter(crisis_id=crisis_id, volunteer_id__in=list(volunteer_ids)).values_list(
+            "volunteer_id", "skill"
+        )
+    )
+
+
+def geolocation_task(*, media_id: int) -> CrowdTask | None:
+    return CrowdTask.objects.filter(media_id=media_id, kind=CrowdTask.Kind.GEOLOCATION).first()
+
+
+def rating_tasks(*, media_ids) -> QuerySet[CrowdTask]:
+    return CrowdTask.objects.filter(media_id__in=list(media_ids), kind=CrowdTask.Kind.RATING)
+
+
+def location_consensus_for_map(*, crisis_id: int) -> QuerySet[LocationConsensus]:
+    """Locations to draw: retired as done and not rejected by a coordinator."""
+    return LocationConsensus.objects.filter(
+        crisis_id=crisis_id, status=LocationConsensus.Status.DONE, lat__isnull=False
+    ).exclude(review=LocationConsensus.Review.REJECTED)
+
+
+def training_labels(*, crisis_id: int | None = None, exclude_warned: bool = False) -> QuerySet[RatingConsensus]:
+    """Rating consensus rows for the difficulty classifier's training set."""
+    rows = RatingConsensus.objects.exclude(label="not_relevant")
+    if crisis_id is not None:
+        rows = rows.filter(crisis_id=crisis_id)
+    if exclude_warned:
+        rows = rows.filter(warnings=[])
+    return rows
