@@ -1,11 +1,20 @@
 """Coordinators review filtered images and restore them; the gazetteer and text locations are inspectable."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from classification import services
-from classification.models import FilteredMedia, GeocodeCacheEntry, Place, PostGeolocation, RelevanceLabel
+from classification.models import (
+    FilteredMedia,
+    GeocodeCacheEntry,
+    ModelVersion,
+    Place,
+    PostGeolocation,
+    RelevanceLabel,
+)
+from classification.tasks import difficulty_train as difficulty_train_task
 from crawling.models import Media
 from geoloc_platform.crises.selectors import crisis_list_coordinated
 
@@ -103,3 +112,56 @@ class GeocodeCacheEntryAdmin(admin.ModelAdmin):
     list_display = ["query", "provider", "created_at"]
     search_fields = ["query"]
     readonly_fields = ["key", "provider", "query", "results", "created_at"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Coordinators compare versions, activate or roll back, and launch training as a Celery job."""
+
+    list_display = [
+        "name",
+        "crisis",
+        "backbone",
+        "weights_origin",
+        "accuracy",
+        "consensus_labels",
+        "is_active",
+        "created_at",
+    ]
+    list_filter = ["is_active", "crisis", "backbone"]
+    readonly_fields = ["curves_image", *[f.name for f in ModelVersion._meta.fields]]
+    actions = ["activate", "train_new_version"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="accuracy [95% CI]")
+    def accuracy(self, version: ModelVersion) -> str:
+        figure = version.metrics.get("accuracy") or {}
+        if figure.get("value") is None:
+            return "-"
+        if figure.get("low") is None:
+            return f"{figure['value']:.3f}"
+        return f"{figure['value']:.3f} [{figure['low']:.2f}, {figure['high']:.2f}]"
+
+    @admin.display(description="training curves")
+    def curves_image(self, version: ModelVersion) -> str:
+        if not version.curves:
+            return "-"
+        return format_html('<img src="{}" alt="training curves" style="max-width: 900px">', version.curves.url)
+
+    @admin.action(description="Activate the selected version (re-scores the queue)")
+    def activate(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.WARNING)
+            return
+        version = queryset.first()
+        rescored = services.model_version_activate(version=version)
+        warning = " It was trained from RANDOM weights." if version.is_random_init else ""
+        self.message_user(request, f"{version.name} is active; re-scoring {rescored} queued images.{warning}")
+
+    @admin.action(description="Train a new version on the selected versions' scope (a Celery job)")
+    def train_new_version(self, request, queryset) -> None:
+        for crisis_id in set(queryset.values_list("crisis_id", flat=True)):
+            difficulty_train_task.delay(crisis_id=crisis_id, user_id=request.user.pk)
+        self.message_user(request, "Training started on a worker; the new version appears here when it ends.")

@@ -11,3 +11,4 @@ class ClassificationConfig(AppConfig):
 
         pipeline.register_step(Media.Stage.UNIQUE, "classification.tasks.media_filter_relevance")
         pipeline.register_step(Media.Stage.RELEVANT, "classification.tasks.media_geolocate_text")
+        pipeline.register_step(Media.Stage.TEXT_GEOLOCATED, "classification.tasks.media_score_difficulty_gpu")

@@ -2,10 +2,12 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crawling.models import Media, Post
+from geoloc_platform.crises.models import Crisis
 
 
 class Place(models.Model):
@@ -137,3 +139,72 @@ class FilteredMedia(Media):
         proxy = True
         verbose_name = _("filtered image")
         verbose_name_plural = _("filtered images")
+
+
+class ModelVersion(models.Model):
+    """A trained difficulty classifier: its settings, data, figures and checkpoint. One is active per scope."""
+
+    name = models.CharField(max_length=200)
+    crisis = models.ForeignKey(
+        Crisis,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="model_versions",
+        help_text="Empty: a global model, used by crises without one of their own.",
+    )
+    backbone = models.CharField(max_length=100)
+    image_size = models.PositiveIntegerField()
+    weights_origin = models.CharField(
+        max_length=300, help_text='"hub", "file:<path>", the Lite0 package, or "random-init" (not for production).'
+    )
+    class_mapping = models.CharField(max_length=40)
+    class_names = models.JSONField(default=list)
+    training_settings = models.JSONField(default=dict, help_text="Training configuration.")
+    label_counts = models.JSONField(default=dict)
+    data_hash = models.CharField(max_length=64)
+    metrics = models.JSONField(default=dict, help_text="Test-split metrics with 95% confidence intervals.")
+    history = models.JSONField(default=dict, help_text="Loss and accuracy per epoch; the unfreeze point.")
+    checkpoint = models.CharField(max_length=500, help_text="Path of the checkpoint file.")
+    curves = models.ImageField(upload_to="models/", blank=True)
+    consensus_labels = models.PositiveIntegerField(default=0, help_text="Consensus labels available at training.")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["crisis"], condition=Q(is_active=True, crisis__isnull=False), name="one_active_model_per_crisis"
+            ),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True, crisis__isnull=True), name="one_active_global_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.backbone}{', active' if self.is_active else ''})"
+
+    @property
+    def is_random_init(self) -> bool:
+        return self.weights_origin == "random-init"
+
+
+class DifficultyPrediction(models.Model):
+    """The classifier's prediction for one image, with the version that made it (None: no model was active)."""
+
+    media = models.OneToOneField(Media, on_delete=models.CASCADE, related_name="difficulty_prediction")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    probabilities = models.JSONField(default=dict)
+    predicted_label = models.CharField(max_length=20, blank=True)
+    ease = models.FloatField(null=True, blank=True, help_text="Probability of the easy class, in [0, 1].")
+    scored_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.media_id}: {self.predicted_label or 'unscored'}"

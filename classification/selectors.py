@@ -47,3 +47,15 @@ def post_text_sources(*, post: Post, alt_weight: float, ocr_weight: float) -> li
         if relevance is not None and relevance.ocr_text:
             sources.append(SourceText("ocr", relevance.ocr_text, ocr_weight, media.pk))
     return sources
+
+
+def model_version_active(*, crisis_id: int | None):
+    """The version that scores a crisis's images: its own active one, else the global active one, else None."""
+    from classification.models import ModelVersion
+
+    active = ModelVersion.objects.filter(is_active=True)
+    if crisis_id is not None:
+        own = active.filter(crisis_id=crisis_id).first()
+        if own is not None:
+            return own
+    return active.filter(crisis__isnull=True).first()

@@ -6,21 +6,31 @@ runs outside any transaction.
 """
 
 import logging
+from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from PIL import Image
 
 from classification.geolocation.geocoder import CachedGeocoder
 from classification.geolocation.loader import geolocator
 from classification.geolocation.resolver import CrisisContext, GeolocationResult
-from classification.models import MediaRelevance, PostGeolocation, RelevanceLabel
+from classification.models import (
+    DifficultyPrediction,
+    MediaRelevance,
+    ModelVersion,
+    PostGeolocation,
+    RelevanceLabel,
+)
 from classification.relevance import rules
 from classification.relevance.ocr import read_text
-from classification.selectors import post_text_sources
+from classification.selectors import model_version_active, post_text_sources
 from crawling.models import Media, Post
 from crawling.services import media_advance
 from geoloc_platform.crises.models import Crisis
+from tasks_app.services import crowd_tasks_create_for_media
 
 logger = logging.getLogger(__name__)
 
@@ -176,3 +186,268 @@ def media_geolocate_text(*, media_id: int) -> bool:
 
     transaction.on_commit(lambda: post_geolocate_text_task.delay(post_id))
     return False
+
+
+# --- Difficulty classifier -----------------------------------------------------------------------------------
+# Loaded once per worker process and version: a B6 checkpoint takes seconds to load and ~200 MB of memory.
+_classifiers: dict = {}
+
+
+def difficulty_classifier(*, version: ModelVersion):
+    from classification.difficulty.inference import DifficultyClassifier
+
+    if version.pk not in _classifiers:
+        _classifiers.clear()  # one version at a time: a worker follows activations, it does not hoard models
+        _classifiers[version.pk] = DifficultyClassifier.from_checkpoint(
+            version.checkpoint, device=settings.DIFFICULTY_DEVICE
+        )
+    return _classifiers[version.pk]
+
+
+def difficulty_batch_wait(*, media_id: int) -> float:
+    """Seconds to wait for a fuller batch before scoring (0: score now). The oldest image waits at most the max."""
+    waiting = Media.objects.filter(
+        crisis_id=Media.objects.filter(pk=media_id).values("crisis_id")[:1], stage=Media.Stage.TEXT_GEOLOCATED
+    )
+    if waiting.count() >= settings.DIFFICULTY_BATCH_SIZE:
+        return 0.0
+    oldest = waiting.order_by("stage_changed_at").values_list("stage_changed_at", flat=True).first()
+    if oldest is None:
+        return 0.0
+    waited = (timezone.now() - oldest).total_seconds()
+    return max(0.0, settings.DIFFICULTY_BATCH_MAX_WAIT_SECONDS - waited)
+
+
+def media_score_difficulty(*, media_id: int) -> int:
+    """TEXT_GEOLOCATED -> DIFFICULTY_SCORED for this image and up to a batch of others of its crisis waiting.
+
+    Scores with the active model version (the crisis's own, else the global one); without one, images move on
+    unscored (``model_version=None``) so that the crowd is never blocked by a missing model. Returns how many
+    images this call moved: the others' messages then find their stage moved and do nothing.
+    """
+    media = Media.objects.filter(pk=media_id).only("crisis_id", "stage").first()
+    if media is None or media.stage != Media.Stage.TEXT_GEOLOCATED:
+        return 0
+    batch = list(
+        Media.objects.filter(crisis_id=media.crisis_id, stage=Media.Stage.TEXT_GEOLOCATED)
+        .exclude(pk=media_id)
+        .order_by("stage_changed_at")
+        .select_related("crisis", "post")[: settings.DIFFICULTY_BATCH_SIZE - 1]
+    )
+    batch.insert(0, Media.objects.select_related("crisis", "post").get(pk=media_id))
+    version = model_version_active(crisis_id=media.crisis_id)
+    predictions = _predict(version=version, batch=batch)
+    moved = 0
+    for image, (probabilities, label, ease) in zip(batch, predictions, strict=True):
+        with transaction.atomic():
+            if not media_advance(
+                media_id=image.pk, from_stage=Media.Stage.TEXT_GEOLOCATED, to_stage=Media.Stage.DIFFICULTY_SCORED
+            ):
+                continue
+            DifficultyPrediction.objects.update_or_create(
+                media=image,
+                defaults={
+                    "model_version": version,
+                    "probabilities": probabilities,
+                    "predicted_label": label,
+                    "ease": ease,
+                },
+            )
+            crowd_tasks_create_for_media(media=image, predicted_ease=ease, predicted_label=label)
+            moved += 1
+    return moved
+
+
+def _predict(*, version: ModelVersion | None, batch: list[Media]) -> list[tuple[dict, str, float | None]]:
+    """(probabilities, label, ease) per image; unscored rows for images without a file or without a model."""
+    unscored = ({}, "", None)
+    if version is None:
+        return [unscored] * len(batch)
+    scorable = [image for image in batch if image.image]
+    result = difficulty_classifier(version=version).score(
+        [image.image.path for image in scorable],
+        batch_size=settings.DIFFICULTY_BATCH_SIZE,
+        device=settings.DIFFICULTY_DEVICE,
+    )
+    by_id = {}
+    for image, score in zip(scorable, result.scores, strict=True):
+        probabilities = dict(zip(result.class_names, map(float, score.probabilities), strict=True))
+        label = max(probabilities, key=probabilities.get)
+        by_id[image.pk] = (probabilities, label, probabilities.get("easy"))
+    return [by_id.get(image.pk, unscored) for image in batch]
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion) -> int:
+    """Make ``version`` the active one of its scope (rolling back is activating an older one); re-score the queue.
+
+    Returns how many queued images were re-scored. Tasks somebody already started keep their place.
+    """
+    scope = (
+        ModelVersion.objects.filter(crisis_id=version.crisis_id)
+        if version.crisis_id
+        else (ModelVersion.objects.filter(crisis__isnull=True))
+    )
+    scope.exclude(pk=version.pk).filter(is_active=True).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+    queued = Media.objects.filter(stage=Media.Stage.QUEUED)
+    queued = (
+        queued.filter(crisis_id=version.crisis_id)
+        if version.crisis_id
+        else queued.exclude(crisis__model_versions__is_active=True)
+    )
+    media_ids = list(queued.values_list("pk", flat=True))
+    transaction.on_commit(lambda: _rescore_later(media_ids))
+    return len(media_ids)
+
+
+def _rescore_later(media_ids: list[int]) -> None:
+    from classification.tasks import media_rescore_difficulty_gpu
+
+    for start in range(0, len(media_ids), settings.DIFFICULTY_BATCH_SIZE):
+        media_rescore_difficulty_gpu.delay(media_ids[start : start + settings.DIFFICULTY_BATCH_SIZE])
+
+
+def media_rescore_difficulty(*, media_ids: list[int]) -> int:
+    """New predictions for queued images under the active version; started tasks keep their place."""
+    images = list(Media.objects.filter(pk__in=media_ids, stage=Media.Stage.QUEUED).select_related("crisis", "post"))
+    by_crisis: dict[int, list[Media]] = {}
+    for image in images:
+        by_crisis.setdefault(image.crisis_id, []).append(image)
+    for crisis_id, batch in by_crisis.items():
+        version = model_version_active(crisis_id=crisis_id)
+        for image, (probabilities, label, ease) in zip(batch, _predict(version=version, batch=batch), strict=True):
+            with transaction.atomic():
+                DifficultyPrediction.objects.update_or_create(
+                    media=image,
+                    defaults={
+                        "model_version": version,
+                        "probabilities": probabilities,
+                        "predicted_label": label,
+                        "ease": ease,
+                    },
+                )
+                crowd_tasks_create_for_media(media=image, predicted_ease=ease, predicted_label=label)
+    return len(images)
+
+
+def difficulty_ratings(*, crisis_id: int | None) -> list:
+    """Training rows from the consensus app's rating labels: one per image that has a stored file."""
+    from classification.difficulty.data import DifficultyRating
+    from consensus.selectors import training_labels
+
+    rows = training_labels(crisis_id=crisis_id).select_related("media")
+    if settings.DIFFICULTY_LABEL_METHOD == "majority_vote":
+        label_of = lambda row: row.mv_label  # noqa: E731 - the one switch between the two consensus labels
+    else:
+        label_of = lambda row: row.label  # noqa: E731
+    return [
+        DifficultyRating(
+            path=row.media.image.path,
+            rating=label_of(row),
+            # Duplicates share their representative's group, so a split never puts one on both sides.
+            group=str(row.media.duplicate_of_id or row.media_id),
+            warned=bool(row.warnings),
+        )
+        for row in rows
+        if row.media.image
+    ]
+
+
+def difficulty_train(
+    *,
+    crisis_id: int | None = None,
+    user_id: int | None = None,
+    backbone: str | None = None,
+    weights_path: str | None = None,
+    lite0_package: bool = False,
+    random_init: bool = False,
+    hub: bool = True,
+    image_size: int | None = None,
+    head_epochs: int = 25,
+    finetune_epochs: int = 25,
+    unfreeze_layers: int | None = None,
+    batch_size: int = 16,
+    seed: int = 13,
+    progress: bool = True,
+    log=logger.info,
+) -> ModelVersion:
+    """Train on the consensus labels of a crisis (or of every crisis) and record a new, inactive ModelVersion.
+
+    Raises WeightsUnavailableError (with what to set) when no pretrained weights are found and random
+    initialisation was not asked for, and ValueError when the labels cannot make two classes.
+    """
+    from classification.difficulty.data import difficulty_set
+    from classification.difficulty.experiment import BackboneChoice, experiment_run, experiment_save
+    from classification.difficulty.training import TrainConfig
+
+    ratings = difficulty_ratings(crisis_id=crisis_id)
+    labelled = difficulty_set(
+        ratings, mapping=settings.DIFFICULTY_CLASS_MAPPING, exclude_warned=settings.DIFFICULTY_EXCLUDE_WARNED
+    )
+    choice = BackboneChoice(
+        name=backbone or settings.DIFFICULTY_BACKBONE,
+        weights_path=Path(weights_path or settings.DIFFICULTY_WEIGHTS_PATH)
+        if (weights_path or settings.DIFFICULTY_WEIGHTS_PATH)
+        else None,
+        hub=hub,
+        random_init=random_init,
+        lite0_package=lite0_package,
+        image_size=image_size or settings.DIFFICULTY_IMAGE_SIZE or None,
+    )
+    config = TrainConfig(
+        head_epochs=head_epochs,
+        finetune_epochs=finetune_epochs,
+        unfreeze_layers=unfreeze_layers,
+        batch_size=batch_size,
+        device=settings.DIFFICULTY_DEVICE,
+        seed=seed,
+        progress=progress,
+    )
+    experiment = experiment_run(labelled, backbone=choice, config=config, log=log)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    scope = f"crisis-{crisis_id}" if crisis_id else "global"
+    paths = experiment_save(
+        experiment, settings.DIFFICULTY_MODEL_DIR / f"{scope}-{stamp}", title=f"{experiment.info.name} ({scope})"
+    )
+    report = experiment.to_dict()
+    version = ModelVersion(
+        name=f"{experiment.info.name} {scope} {stamp}",
+        crisis_id=crisis_id,
+        backbone=experiment.info.name,
+        image_size=experiment.info.image_size,
+        weights_origin=experiment.info.weights,
+        class_mapping=str(settings.DIFFICULTY_CLASS_MAPPING),
+        class_names=list(labelled.class_names),
+        training_settings={**report["config"], "backbone": report["backbone"], "split": report["split"]},
+        label_counts=labelled.label_counts(),
+        data_hash=labelled.data_hash(),
+        metrics=report["metrics"],
+        history=report["training"],
+        checkpoint=str(paths["checkpoint"]),
+        consensus_labels=len(ratings),
+        created_by_id=user_id,
+    )
+    with paths["curves"].open("rb") as curves:
+        version.curves.save(f"curves-{scope}-{stamp}.png", File(curves), save=False)
+    version.save()
+    if version.is_random_init:
+        logger.warning(
+            "Model version %s was trained from RANDOM weights: do not activate it for a real crisis.", version.pk
+        )
+    return version
+
+
+def difficulty_retrain_due() -> int:
+    """Periodic: train a new global version when enough consensus labels arrived since the active one."""
+    from consensus.selectors import training_labels
+
+    threshold = settings.DIFFICULTY_RETRAIN_MIN_NEW_LABELS
+    if threshold <= 0:
+        return 0
+    active = model_version_active(crisis_id=None)
+    available = training_labels().count()
+    if available - (active.consensus_labels if active else 0) < threshold:
+        return 0
+    difficulty_train(progress=False)
+    return 1

@@ -23,3 +23,37 @@ def post_geolocate_text(post_id: int) -> int | None:
 
     location = geolocate(post_id=post_id)
     return location.pk if location else None
+
+
+# Named *_gpu: CELERY_TASK_ROUTES sends them to the DIFFICULTY_QUEUE ("gpu" unless a deployment has no GPU worker).
+@shared_task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def media_score_difficulty_gpu(self, media_id: int) -> int:
+    from classification.services import difficulty_batch_wait, media_score_difficulty
+
+    wait = difficulty_batch_wait(media_id=media_id)
+    if wait > 0 and not self.request.is_eager:
+        # Not a failure: wait for a fuller batch. The stage stays TEXT_GEOLOCATED, so nothing is lost meanwhile.
+        self.apply_async(args=[media_id], countdown=wait)
+        return 0
+    return media_score_difficulty(media_id=media_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def media_rescore_difficulty_gpu(media_ids: list[int]) -> int:
+    from classification.services import media_rescore_difficulty
+
+    return media_rescore_difficulty(media_ids=media_ids)
+
+
+@shared_task(acks_late=True)
+def difficulty_train(crisis_id: int | None = None, user_id: int | None = None, options: dict | None = None) -> int:
+    from classification.services import difficulty_train as train
+
+    return train(crisis_id=crisis_id, user_id=user_id, **(options or {})).pk
+
+
+@shared_task(acks_late=True)
+def difficulty_retrain_due() -> int:
+    from classification.services import difficulty_retrain_due as due
+
+    return due()

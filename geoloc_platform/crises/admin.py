@@ -58,6 +58,7 @@ class CrisisAdmin(LeafletGeoAdmin):
         _lifecycle_action("pause", "Pause selected crises"),
         _lifecycle_action("resume", "Resume selected crises"),
         _lifecycle_action("close", "Close selected crises"),
+        "train_difficulty_model",
     ]
     fieldsets = [
         (None, {"fields": ["name", "slug", "hazard", "status", "visibility", "allow_anonymous"]}),
@@ -67,6 +68,16 @@ class CrisisAdmin(LeafletGeoAdmin):
         ("Crowd work", {"fields": ["rating_redundancy", "geolocation_redundancy", "scheduling_policy"]}),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
+
+    @admin.action(
+        description="Train a difficulty classifier on the selected crises' ratings", permissions=["coordinate"]
+    )
+    def train_difficulty_model(self, request: HttpRequest, queryset: QuerySet[Crisis]) -> None:
+        from classification.tasks import difficulty_train
+
+        for crisis in queryset:
+            difficulty_train.delay(crisis_id=crisis.pk, user_id=request.user.pk)
+        self.message_user(request, "Training started on a worker; see Classification > Model versions.")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Crisis]:
         return selectors.crisis_list_coordinated(user=request.user)

@@ -1,6 +1,5 @@
 """Train and evaluate the difficulty classifier on a labelled image folder; print test metrics with 95% CIs."""
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,27 +7,10 @@ import torch
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classification.difficulty.backbones import (
-    DEFAULT_BACKBONE,
-    WeightsUnavailableError,
-    backbone_build,
-    backbone_build_lite0_package,
-)
-from classification.difficulty.data import (
-    SplitFractions,
-    class_weights,
-    datasets_build,
-    labelled_folder_read,
-    split_by_group,
-)
-from classification.difficulty.inference import images_score
-from classification.difficulty.metrics import classification_metrics
-from classification.difficulty.training import (
-    TrainConfig,
-    checkpoint_save,
-    train_two_stage,
-    training_curves_plot,
-)
+from classification.difficulty.backbones import DEFAULT_BACKBONE, WeightsUnavailableError
+from classification.difficulty.data import labelled_folder_read
+from classification.difficulty.experiment import BackboneChoice, experiment_run, experiment_save
+from classification.difficulty.training import TrainConfig
 
 
 def label_map_parse(pairs: list[str]) -> dict[str, str]:
@@ -106,35 +88,6 @@ class Command(BaseCommand):
             )
         except (KeyError, ValueError) as error:
             raise CommandError(f"Cannot read labels: {error}") from error
-        if len(labelled.class_names) < 2:
-            raise CommandError(f"Need at least two classes, found {list(labelled.class_names)}")
-        self.stdout.write(f"labels: {labelled.label_counts()}  excluded: {labelled.excluded or 'none'}")
-
-        split = split_by_group(labelled.rows, fractions=SplitFractions(), seed=options["seed"])
-        self.stdout.write(f"split by duplicate group (seed {split.seed}): {split.to_dict()['sizes']}")
-
-        num_classes = len(labelled.class_names)
-        torch.manual_seed(options["seed"])  # the new head's initial weights: the same command, the same run
-        try:
-            if options["lite0_package"]:
-                model, info = backbone_build_lite0_package(num_classes=num_classes, image_size=options["image_size"])
-            else:
-                model, info = backbone_build(
-                    name=options["backbone"],
-                    num_classes=num_classes,
-                    weights_path=options["weights"],
-                    hub=not options["no_hub"],
-                    random_init=options["random_init"],
-                    image_size=options["image_size"],
-                )
-        except WeightsUnavailableError as error:
-            raise CommandError(str(error)) from error
-        self.stdout.write(f"backbone: {info.name} at {info.image_size}px, weights: {info.weights}")
-
-        train, val, _ = datasets_build(
-            split, image_size=info.image_size, mean=info.mean, std=info.std, rotation_degrees=options["rotation"]
-        )
-        weights = class_weights([row.label for row in split.train], num_classes=num_classes)
         epochs = options["epochs"]
         config = TrainConfig(
             head_epochs=options["head_epochs"] if options["head_epochs"] is not None else epochs or 25,
@@ -149,53 +102,29 @@ class Command(BaseCommand):
             seed=options["seed"],
             progress=not options["no_progress"],
         )
-        self.stdout.write(f"class weights: {weights.tolist() if weights is not None else 'none (balanced)'}")
-        # Per-epoch lines come from the training logger (INFO), so workers and this command log the same way.
-        result = train_two_stage(model, train, val, config=config, class_weights=weights)
-        self.stdout.write(
-            f"trained in {result.seconds:.0f}s on {result.device}; unfroze {len(result.unfrozen_layers)} modules "
-            f"(last {result.unfreeze_layers} layers, batch norms kept frozen); best epoch {result.best_epoch}"
+        backbone = BackboneChoice(
+            name=options["backbone"],
+            weights_path=options["weights"],
+            hub=not options["no_hub"],
+            random_init=options["random_init"],
+            lite0_package=options["lite0_package"],
+            image_size=options["image_size"],
         )
-
-        scored = images_score(
-            model,
-            [row.path for row in split.test],
-            info=info,
-            class_names=labelled.class_names,
-            batch_size=config.batch_size,
-            device=config.device,
-        )
-        metrics = classification_metrics(
-            [row.label for row in split.test],
-            scored.probabilities(),
-            class_names=labelled.class_names,
-            positive_index=num_classes - 1,
-            bootstrap_samples=options["bootstrap"],
-            seed=options["seed"],
-        )
-        self.stdout.write(metrics.summary())
-
+        try:
+            experiment = experiment_run(
+                labelled,
+                backbone=backbone,
+                config=config,
+                rotation_degrees=options["rotation"],
+                bootstrap_samples=options["bootstrap"],
+                log=self.stdout.write,
+            )
+        except (WeightsUnavailableError, ValueError) as error:
+            raise CommandError(str(error)) from error
         out = options["out"] or Path(settings.BASE_DIR) / "var" / "difficulty_eval" / datetime.now(UTC).strftime(
             "%Y%m%dT%H%M%SZ"
         )
-        report = {
-            "folder": str(folder),
-            "data": labelled.to_dict(),
-            "split": split.to_dict(),
-            "backbone": info.to_dict(),
-            "config": config.to_dict(),
-            "training": result.to_dict(),
-            "metrics": metrics.to_dict(),
-        }
-        checkpoint_save(
-            out / "model.pt",
-            model=model,
-            info=info,
-            class_names=labelled.class_names,
-            config=config,
-            result=result,
-            extra={"data": report["data"], "metrics": report["metrics"]},
+        experiment_save(
+            experiment, out, title=f"{experiment.info.name} on {folder.name}", extra={"folder": str(folder)}
         )
-        training_curves_plot(result, out / "curves.png", title=f"{info.name} on {folder.name}")
-        (out / "report.json").write_text(json.dumps(report, indent=2))
         self.stdout.write(self.style.SUCCESS(f"wrote {out}/model.pt, curves.png, report.json"))
