@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", include("geoloc_platform.crises.urls")),
+    path("", include("tasks_app.urls")),
+    path("", include("mapping.urls")),
     path("accounts/", include("geoloc_platform.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

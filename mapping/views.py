@@ -1,0 +1,135 @@
+"""Pages of the mapping app: the live disaster map, the coordinator dashboard, and map images."""
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.selectors import user_can_view_crisis, user_can_view_private_map, user_is_coordinator
+from mapping import exports, selectors, services
+from mapping.selectors import PRECISION_RANK
+
+
+def _strings() -> dict:
+    """The map script's words, translated here and passed through json_script (safe in any language)."""
+    return {
+        "verified": _("Crowd-verified location"),
+        "guess": _("Unverified guess from the post text, not checked by the crowd"),
+        "posted": _("Posted"),
+        "source": _("Original post"),
+        "answers": _("Answers"),
+        "precision": _("Precision"),
+        "radius": _("Uncertainty (68%)"),
+        "review": _("Review"),
+        "ambiguous": _("Ambiguous: the crowd placed it at more than one site"),
+        "author": _("Author"),
+        "coarse": _("Rounded location (public view)"),
+        "live": _("Live"),
+        "offline": _("Connection lost, retrying"),
+        "points": _("verified points"),
+        "guesses": _("text guesses"),
+        "photo": _("Photo posted during the crisis"),
+        "layerVerified": _("Crowd-verified locations"),
+        "layerGuesses": _("Unverified text guesses"),
+        "layerArea": _("Affected area"),
+        "method": _("Found by"),
+        "updated": _("updated"),
+        "precisions": {"high": _("High"), "medium": _("Medium"), "low": _("Low")},
+        "reviews": {
+            "automatic": _("From the crowd, not reviewed"),
+            "accepted": _("Accepted by a reviewer"),
+            "moved": _("Moved by a reviewer"),
+        },
+    }
+
+
+# Images a volunteer may be shown while working (blurred when the crisis asks).
+CROWD_STAGES = selectors.GUESS_STAGES
+
+
+def map_page(request: HttpRequest) -> HttpResponse:
+    """The live map. Every filter and the view live in the query string, so a link shares what one sees."""
+    accesses = selectors.map_accesses(user=request.user)
+    config = {
+        "featuresUrl": reverse("mapping:api-features"),
+        "guessesUrl": reverse("mapping:api-guesses"),
+        "exportUrl": reverse("mapping:api-export", args=["SLUG", "FMT"]),
+        "dashboardUrl": reverse("mapping:dashboard", args=["SLUG"]),
+        "tileUrl": settings.MAP_TILE_URL,
+        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        "pollSeconds": settings.MAP_LIVE_POLL_SECONDS,
+        "publicDelayMinutes": int(settings.MAP_PUBLIC_DELAY.total_seconds() // 60),
+        "publicGridM": settings.MAP_PUBLIC_GRID_M,
+        "strings": _strings(),
+        "crises": [
+            {
+                "slug": a.slug,
+                "name": a.name,
+                "hazard": a.hazard,
+                "exact": a.exact,
+                "coordinator": a.show_author,
+                "area": a.affected_area,
+            }
+            for a in accesses
+        ],
+    }
+    context = {
+        "config": config,
+        "crises": accesses,
+        "hazards": Crisis.Hazard.choices,
+        "confidences": list(PRECISION_RANK),
+        "formats": list(exports.FORMATS),
+    }
+    return render(request, "mapping/map.html", context)
+
+
+def crisis_map(request: HttpRequest, slug: str) -> HttpResponse:
+    """A crisis's map: the map page filtered to it (the link to put on the crisis page)."""
+    crisis = get_object_or_404(Crisis, slug=slug)
+    if selectors.crisis_access(user=request.user, crisis=crisis) is None:
+        raise Http404("No such crisis.")
+    return redirect(f"{reverse('mapping:map')}?{urlencode({'crisis': slug})}")
+
+
+def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
+    crisis = get_object_or_404(Crisis, slug=slug)
+    if not user_is_coordinator(user=request.user, crisis=crisis):
+        raise Http404("No such crisis.")  # coordinators only; others learn nothing
+    context = {
+        "crisis": crisis,
+        "config": {
+            "dataUrl": reverse("mapping:api-dashboard", args=[slug]),
+            "intervalSeconds": int(settings.MAP_DASHBOARD_INTERVAL.total_seconds()),
+        },
+    }
+    return render(request, "mapping/dashboard.html", context)
+
+
+def media_image(request: HttpRequest, media_id: int) -> HttpResponse:
+    """An image of the map. Responders and coordinators get the EXIF-free copy; everyone else the blurred copy."""
+    media = selectors.media_for_image(media_id=media_id)
+    if media is None or not media.image:
+        raise Http404("No such image.")
+    crisis = media.crisis
+    if not user_can_view_crisis(user=request.user, crisis=crisis):
+        raise Http404("No such image.")
+    exact = user_can_view_private_map(user=request.user, crisis=crisis)
+    if not crisis.is_public and not exact:
+        # A private crisis's volunteers see its photos only while working on them, blurred if the crisis asks.
+        if media.stage not in CROWD_STAGES:
+            raise Http404("No such image.")
+    elif not exact and not (media.stage in CROWD_STAGES or selectors.media_shown_on_map(media=media)):
+        raise Http404("No such image.")
+    if exact and not request.GET.get("blurred"):
+        response = FileResponse(media.image.open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+    blurred = services.media_blur(media_id=media.pk)
+    if blurred is None:
+        raise Http404("No such image.")
+    response = FileResponse(blurred.image.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "public, max-age=86400" if crisis.is_public else "private, max-age=3600"
+    return response

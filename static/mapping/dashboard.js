@@ -1,0 +1,171 @@
+/* Coordinator dashboard: fetches the periodic snapshot (JSON) and draws small SVG charts. Values go into the
+ * page as text nodes and SVG attributes only. */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  var NS = "http://www.w3.org/2000/svg";
+
+  function el(tag, text, className) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(NS, tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    if (text !== undefined) { node.textContent = String(text); }
+    return node;
+  }
+
+  function fmt(value, digits) {
+    if (value === null || value === undefined) { return "–"; }
+    return typeof value === "number" ? value.toFixed(digits === undefined ? 2 : digits) : String(value);
+  }
+
+  function funnel(target, steps) {
+    var max = Math.max.apply(null, steps.map(function (s) { return s.count; }).concat([1]));
+    var width = 420, bar = 22, gap = 6, label = 90;
+    var chart = svg("svg", { viewBox: "0 0 " + width + " " + steps.length * (bar + gap), role: "img", class: "dash-svg" });
+    steps.forEach(function (step, i) {
+      var y = i * (bar + gap);
+      var w = Math.max(2, (width - label - 60) * step.count / max);
+      chart.appendChild(svg("text", { x: 0, y: y + 15, class: "dash-label" }, step.step));
+      chart.appendChild(svg("rect", { x: label, y: y, width: w, height: bar, class: "dash-bar" }));
+      chart.appendChild(svg("text", { x: label + w + 4, y: y + 15, class: "dash-value" }, step.count));
+    });
+    target.replaceChildren(chart);
+  }
+
+  function throughput(target, data) {
+    var width = 460, height = 160, pad = 24;
+    var series = [
+      { name: "ratings", values: data.answers.rating, cls: "dash-line-rating" },
+      { name: "geolocations", values: data.answers.geolocation, cls: "dash-line-geo" },
+      { name: "reviews", values: data.answers.review, cls: "dash-line-review" },
+      { name: "located", values: data.geolocated, cls: "dash-line-located" },
+    ];
+    var max = 1;
+    series.forEach(function (s) { s.values.forEach(function (v) { max = Math.max(max, v); }); });
+    var n = data.hours.length;
+    var chart = svg("svg", { viewBox: "0 0 " + width + " " + (height + 30), role: "img", class: "dash-svg" });
+    chart.appendChild(svg("line", { x1: pad, y1: height, x2: width, y2: height, class: "dash-axis" }));
+    chart.appendChild(svg("text", { x: 0, y: 12, class: "dash-value" }, max));
+    series.forEach(function (s, k) {
+      var points = s.values.map(function (v, i) {
+        return (pad + (width - pad) * i / Math.max(1, n - 1)).toFixed(1) + "," + (height - (height - 10) * v / max).toFixed(1);
+      }).join(" ");
+      chart.appendChild(svg("polyline", { points: points, class: "dash-line " + s.cls }));
+      chart.appendChild(svg("text", { x: pad + k * 105, y: height + 22, class: "dash-label " + s.cls }, "— " + s.name));
+    });
+    target.replaceChildren(chart);
+  }
+
+  function numbers(target, pairs) {
+    var list = el("dl");
+    pairs.forEach(function (pair) { list.appendChild(el("dt", pair[0])); list.appendChild(el("dd", pair[1])); });
+    target.replaceChildren(list);
+  }
+
+  var LABEL_ORDER = ["easy", "medium", "difficult", "impossible", "unscored"];
+
+  function difficulty(target, table, groups) {
+    target.replaceChildren();
+    table.replaceChildren();
+    var head = el("tr");
+    ["predicted", "images", "median time on task (s)", "share high precision", "median time to geolocate (min)"]
+      .forEach(function (h) { head.appendChild(el("th", h)); });
+    table.appendChild(head);
+    var labels = Object.keys(groups).sort(function (a, b) { return LABEL_ORDER.indexOf(a) - LABEL_ORDER.indexOf(b); });
+    var tmax = 60;
+    labels.forEach(function (label) {
+      groups[label].points.forEach(function (p) { if (p[1] !== null) { tmax = Math.max(tmax, p[1]); } });
+    });
+    labels.forEach(function (label) {
+      var group = groups[label];
+      var width = 260, height = 200, left = 36, bottom = 24;
+      var panel = el("figure", null, "dash-panel");
+      var chart = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "dash-svg" });
+      chart.appendChild(svg("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, class: "dash-axis" }));
+      chart.appendChild(svg("line", { x1: left, y1: 0, x2: left, y2: height - bottom, class: "dash-axis" }));
+      [0, 1, 2].forEach(function (level) {
+        var x = left + 20 + level * (width - left - 40) / 2;
+        chart.appendChild(svg("text", { x: x - 3, y: height - 6, class: "dash-label" }, level));
+      });
+      chart.appendChild(svg("text", { x: 0, y: 10, class: "dash-label" }, Math.round(tmax) + " s"));
+      group.points.forEach(function (p, i) {
+        if (p[0] === null || p[1] === null) { return; }
+        var jitter = ((i * 37) % 21 - 10) * 1.5;  // deterministic spread of a column of points
+        var x = left + 20 + p[0] * (width - left - 40) / 2 + jitter;
+        var y = (height - bottom) - (height - bottom - 8) * p[1] / tmax;
+        var r = 2 + 8 * Math.sqrt(p[1] / tmax);
+        chart.appendChild(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: r.toFixed(1), class: "dash-dot dash-" + label }));
+      });
+      panel.appendChild(chart);
+      panel.appendChild(el("figcaption", label + " (" + group.n + ")"));
+      target.appendChild(panel);
+      var tr = el("tr");
+      [label, group.n, fmt(group.median_time_on_task_s, 0), fmt(group.share_high_precision),
+        group.median_time_to_geolocate_s === null ? "–" : fmt(group.median_time_to_geolocate_s / 60, 1)]
+        .forEach(function (v) { tr.appendChild(el("td", v)); });
+      table.appendChild(tr);
+    });
+    if (!labels.length) { target.appendChild(el("p", "No geolocated images yet.")); }
+  }
+
+  function models(target, list) {
+    target.replaceChildren();
+    if (!list.length) { target.appendChild(el("p", "No difficulty model is active: images reach volunteers unscored. Train one (admin: Crises, action \u201cTrain a difficulty classifier\u201d).")); return; }
+    list.forEach(function (model) {
+      target.appendChild(el("h3", model.name));
+      var metrics = model.metrics || {};
+      // A metric is a number, or {value, low, high} with its 95% confidence interval.
+      var pairs = Object.keys(metrics).filter(function (k) {
+        var m = metrics[k];
+        return typeof m === "number" || (m && typeof m.value === "number");
+      }).map(function (k) {
+        var m = metrics[k];
+        return typeof m === "number" ? [k, fmt(m, 3)]
+          : [k, fmt(m.value, 3) + " [" + fmt(m.low, 2) + ", " + fmt(m.high, 2) + "]"];
+      });
+      var box = el("div", null, "dash-numbers");
+      numbers(box, pairs);
+      target.appendChild(box);
+    });
+  }
+
+  function draw(body) {
+    var data = body.data;
+    var stamp = document.getElementById("dash-computed");
+    if (!data) { stamp.textContent = "Statistics are being computed…"; return; }
+    stamp.textContent = "Computed " + new Date(body.computed_at).toLocaleString();
+    funnel(document.getElementById("dash-funnel"), data.funnel);
+    throughput(document.getElementById("dash-throughput"), data.throughput);
+    numbers(document.getElementById("dash-volunteers"), [
+      ["active, last hour", data.volunteers.last_hour],
+      ["active, last 24 h", data.volunteers.last_day],
+      ["all time", data.volunteers.total],
+      ["unverified text guesses", data.text_guesses],
+    ]);
+    var agreement = data.rating_agreement || {};
+    numbers(document.getElementById("dash-agreement"), [
+      ["Fleiss' kappa", fmt(agreement.fleiss_kappa)],
+      ["Krippendorff's alpha (ordinal)", fmt(agreement.krippendorff_alpha_ordinal)],
+      ["warning rate", fmt(agreement.warning_rate)],
+      ["ratings", fmt(agreement.n_ratings, 0)],
+    ]);
+    difficulty(document.getElementById("dash-difficulty"), document.getElementById("dash-difficulty-table"), data.by_difficulty);
+    models(document.getElementById("dash-models"), data.models || []);
+  }
+
+  function load() {
+    fetch(config.dataUrl, { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(draw)
+      .catch(function () { document.getElementById("dash-computed").textContent = "Could not load statistics."; })
+      .finally(function () { setTimeout(load, Math.max(30, config.intervalSeconds) * 1000); });
+  }
+  load();
+})();

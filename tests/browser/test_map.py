@@ -1,0 +1,88 @@
+"""In a real browser: a responder opens the live map, a new consensus appears without reload, a popup opens
+(post text shown as text, not markup), and a filter narrows the points. Tiles are blocked: the data still shows."""
+
+import pytest
+from django.test import Client
+
+from geoloc_platform.crises.models import Crisis
+from tests.browser.conftest import screenshot
+from tests.conftest import make_crisis, make_user
+from tests.mapping.conftest import make_point
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+XSS = '<img src=x onerror="document.body.dataset.pwned=1">Rua Voluntários da Pátria under water'
+
+
+def sign_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+def points_shown(page) -> int:
+    return int(page.locator("#disaster-map").get_attribute("data-points") or "0")
+
+
+def test_a_responder_watches_new_points_arrive_opens_a_popup_and_filters(page, live_server):
+    from geoloc_platform.crises.models import CrisisMembership
+
+    crisis = make_crisis()
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE, visibility=Crisis.Visibility.PRIVATE)
+    responder = make_user("responder")
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+    make_point(crisis, lat=-30.03, lon=-51.22, radius=150, precision="high", text=XSS, with_image=True)
+    make_point(crisis, lat=-30.05, lon=-51.18, radius=400, precision="low", text="Bridge closed")
+
+    sign_in(page, live_server, responder)
+    page.goto(f"/map/?crisis={crisis.slug}&lat=-30.04&lon=-51.2&z=13")
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '2'")
+    page.get_by_text("Live").wait_for()
+    screenshot(page, "map_responder_loaded")
+
+    # A consensus reached while the page is open shows up without a reload (polling the since cursor).
+    make_point(crisis, lat=-30.02, lon=-51.16, radius=80, precision="medium", text="New: shelter at the school")
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '3'", timeout=8000)
+    screenshot(page, "map_live_point_arrived")
+
+    # Open the popup of the high-precision point: its text is shown literally, never run as markup.
+    page.locator("path.leaflet-interactive[stroke='#1a9850']").first.click()
+    popup = page.locator(".map-popup")
+    popup.wait_for()
+    assert "onerror" in popup.locator(".map-popup-text").inner_text()
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert popup.locator("img.map-popup-image").count() == 1
+    page.wait_for_timeout(500)  # let the popup fade in and the map pan to it before the screenshot
+    screenshot(page, "map_popup_open")
+
+    # A filter narrows the points and is kept in the URL (a shareable link).
+    page.keyboard.press("Escape")
+    page.select_option("#filter-confidence", "medium")
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '2'")
+    assert "confidence=medium" in page.url
+    page.reload()
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '2'")
+    assert page.locator("#filter-confidence").input_value() == "medium"
+    assert page.locator("#map-tiles-failed").is_visible()  # tiles are blocked here, the data is not
+    screenshot(page, "map_filtered")
+    assert points_shown(page) == 2
+
+
+def test_a_coordinator_sees_the_dashboard_charts(page, live_server):
+    from geoloc_platform.accounts.services import coordinator_grant, role_groups_ensure
+
+    role_groups_ensure()
+    coordinator = coordinator_grant(user=make_user("coordinator"))
+    crisis = make_crisis(coordinator=coordinator)
+    make_point(crisis, precision="high")
+    make_point(crisis, precision="low", lat=-30.05)
+    sign_in(page, live_server, coordinator)
+    page.goto(f"/crises/{crisis.slug}/dashboard/")
+    page.locator("#dash-funnel rect.dash-bar").first.wait_for()
+    # No answers here, so no time on task to plot: the panel still counts the images by predicted difficulty.
+    page.locator("#dash-difficulty figcaption", has_text="unscored (2)").wait_for()
+    assert page.locator("#dash-funnel rect.dash-bar").count() == 7
+    assert "Computed" in page.locator("#dash-computed").inner_text()
+    screenshot(page, "dashboard")

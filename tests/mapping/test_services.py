@@ -1,0 +1,108 @@
+"""Services against the database: blurred copies, dashboard snapshots, retention purge, privacy policy."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from crawling.models import Media, Post
+from geoloc_platform.crises.models import Crisis, CrisisStatusChange
+from mapping import services
+from mapping.models import BlurredImage, DashboardSnapshot
+from tests.conftest import jpeg_bytes
+from tests.mapping.conftest import make_point
+from tests.mapping.test_privacy import cartoon_face
+
+
+def test_media_blur_blurs_the_face_once_and_keeps_the_served_copy(active_crises):
+    import io
+
+    media = make_point(active_crises["crisis"])
+    out = io.BytesIO()
+    cartoon_face().save(out, "JPEG", quality=95)
+    media.image.save("face.jpg", ContentFile(out.getvalue()), save=True)
+    first = services.media_blur(media_id=media.pk)
+    assert first.faces == 1 and first.detector in ("numpy-haar", "opencv-haar")
+    assert services.media_blur(media_id=media.pk).pk == first.pk  # a second run changes nothing
+    assert BlurredImage.objects.count() == 1
+    media.refresh_from_db()
+    assert media.image  # the EXIF-free copy is untouched
+
+
+def test_public_images_blur_covers_public_points_only(active_crises):
+    public = make_point(active_crises["crisis"], with_image=True)
+    Crisis.objects.filter(pk=active_crises["other_crisis"].pk).update(visibility=Crisis.Visibility.PRIVATE)
+    make_point(active_crises["other_crisis"], with_image=True)
+    assert services.public_images_blur() == 1
+    assert list(BlurredImage.objects.values_list("media_id", flat=True)) == [public.pk]
+
+
+def test_dashboard_snapshot_counts_the_funnel_and_groups_by_predicted_difficulty(active_crises):
+    crisis = active_crises["crisis"]
+    make_point(crisis, precision="high")
+    make_point(crisis, precision="low")
+    post = Post.objects.create(crisis=crisis, source="mastodon", source_id="x")
+    Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.IRRELEVANT)
+    snapshot = services.dashboard_snapshot_refresh(crisis_id=crisis.pk)
+    funnel = {step["step"]: step["count"] for step in snapshot.data["funnel"]}
+    assert funnel == {
+        "posts": 3, "images": 3, "unique": 3, "relevant": 2, "queued": 2, "geolocated": 2, "reviewed": 0,
+    }  # fmt: skip
+    unscored = snapshot.data["by_difficulty"]["unscored"]
+    assert sorted(p[0] for p in unscored["points"]) == [0, 2]
+    assert unscored["share_high_precision"] == 0.5
+    assert len(snapshot.data["throughput"]["hours"]) == 49
+    services.dashboard_snapshot_refresh(crisis_id=crisis.pk)
+    assert DashboardSnapshot.objects.filter(crisis=crisis).count() == 1
+
+
+def test_dashboards_refresh_covers_active_crises(active_crises):
+    assert services.dashboards_refresh() == 2
+
+
+@pytest.fixture
+def closed_crisis(active_crises):
+    crisis = active_crises["crisis"]
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.CLOSED)
+    CrisisStatusChange.objects.create(crisis=crisis, from_status="active", to_status="closed")
+    CrisisStatusChange.objects.filter(crisis=crisis).update(changed_at=timezone.now() - timedelta(days=400))
+    return crisis
+
+
+def test_retention_purge_removes_posts_and_originals_but_keeps_locations_and_images(
+    closed_crisis, django_capture_on_commit_callbacks
+):
+    media = make_point(closed_crisis, text="my address is...", author="@alice", with_image=True)
+    media.original.save("orig.jpg", ContentFile(jpeg_bytes()), save=True)
+    original_path = media.original.path
+    Media.objects.filter(pk=media.pk).update(exif_lat=1.0, exif_lon=2.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.retention_purge_due() == 1
+    media.refresh_from_db()
+    post = media.post
+    post.refresh_from_db()
+    assert (post.text, post.author_handle, post.raw) == ("", "", {})
+    assert not media.original and media.exif_lat is None
+    assert media.image and media.location_consensus.lat is not None
+    import os
+
+    assert not os.path.exists(original_path)
+    assert services.retention_purge_due() == 0  # done once
+
+
+def test_retention_waits_for_the_retention_period(closed_crisis, settings):
+    settings.MAP_RETENTION_DAYS = 10_000
+    make_point(closed_crisis)
+    assert services.retention_purge_due() == 0
+
+
+def test_an_open_crisis_is_never_purged(active_crises):
+    assert services.crisis_retention_purge(crisis_id=active_crises["crisis"].pk) == {"purged": False}
+
+
+def test_volunteer_image_url_is_the_blurred_route_when_the_crisis_asks(active_crises):
+    media = make_point(active_crises["crisis"], with_image=True)
+    assert services.volunteer_image_url(media=media) == media.image.url
+    services.crisis_privacy_set(crisis=active_crises["crisis"], blur_for_volunteers=True)
+    assert services.volunteer_image_url(media=media) == f"/map/media/{media.pk}/image/?blurred=1"
