@@ -6,6 +6,9 @@ venv=$(scripts/bootstrap.sh | tail -n 1)
 export PATH="$venv/bin:$PATH"
 python manage.py migrate --noinput -v 0
 python manage.py createcachetable
+# The gazetteer for text geolocation: built once (about two minutes), offline, from packaged data.
+python manage.py shell -c "from classification.models import Place; raise SystemExit(0 if Place.objects.exists() else 1)" \
+  || python manage.py build_gazetteer
 python manage.py load_demo ${DEMO_PASSWORD:+--password "$DEMO_PASSWORD"}
 python manage.py run_periodic &   # beat + workers stand-in: crawls and the pipeline sweeper
 periodic=$!
