@@ -26,6 +26,18 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _celery_in_process(request, monkeypatch):
+    """Tasks run in the test's process, as on the embedded default, even when a broker is configured.
+
+    Tests marked ``worker`` are the exception: they send real messages to real worker processes.
+    """
+    if request.node.get_closest_marker("worker") is None:
+        from geoloc_platform.celery import app
+
+        monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
 def make_user(username: str, **fields) -> User:
     return User.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.org", **fields)
 

@@ -107,10 +107,7 @@ class TestPipelineSweep:
         assert media.stage == Media.Stage.REJECTED
         assert "no progress from stage 'new'" in media.reject_reason
 
-    def test_sweep_runs_the_real_step_end_to_end(self, media, monkeypatch):
-        from geoloc_platform.celery import app
-
-        monkeypatch.setitem(app.conf, "task_always_eager", True)  # in-process, as on the embedded default
+    def test_sweep_runs_the_real_step_end_to_end(self, media):
         self._age(media, 30)
         services.pipeline_sweep(stuck_after=timedelta(minutes=10))
         media.refresh_from_db()
