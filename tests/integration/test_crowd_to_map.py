@@ -1,0 +1,78 @@
+"""Across the apps: volunteers rate and pin through the API, consensus forms, the point reaches the map."""
+
+import pytest
+from django.test import Client
+
+from consensus.models import CrisisRatingStats, LocationConsensus, RatingConsensus
+from crawling.models import Media
+from tests.tasks_app.conftest import crisis, queue, volunteers  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db(transaction=True)  # answers reach consensus on commit
+
+CANOAS = (-29.9178, -51.1839)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def answer_next(client, crisis, kind: str, **answer) -> dict:
+    lease = client.post(f"/api/crises/{crisis.slug}/tasks/next/", {"kind": kind}, content_type="application/json")
+    assert lease.status_code == 200, lease.content
+    body = {"lease_id": lease.json()["lease_id"], "kind": kind, **answer}
+    response = client.post("/api/answers/", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    return lease.json()
+
+
+def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, volunteers, people, settings):
+    settings.CROWD_GOLD_RATE = 0  # no gold images mixed in: every answer goes to the one queued image
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    for index, volunteer in enumerate(volunteers[:5]):
+        answer_next(client_for(volunteer), crisis, "rating", difficulty="easy" if index < 4 else "medium")
+    for index, volunteer in enumerate(volunteers[:3]):
+        offset = 0.0002 * index
+        answer_next(
+            client_for(volunteer),
+            crisis,
+            "geolocation",
+            lat=CANOAS[0] + offset,
+            lon=CANOAS[1],
+            precision="high",
+            time_on_task_s=120,
+        )
+
+    assert RatingConsensus.objects.get(media=image).label == "easy"
+    assert CrisisRatingStats.objects.get(crisis=crisis).n_ratings == 5
+    consensus = LocationConsensus.objects.get(media=image)
+    assert consensus.status == LocationConsensus.Status.DONE
+    assert Media.objects.get(pk=image.pk).stage == Media.Stage.PUBLISHED
+
+    public = Client().get("/api/map/features/", {"crisis": crisis.slug}).json()["features"]
+    assert public == []  # the public map shows points only after MAP_PUBLIC_DELAY, coarsened
+
+    coordinator = client_for(people["coordinator"])  # exact and live for the crisis's coordinators
+    response = coordinator.get("/api/map/features/", {"crisis": crisis.slug})
+    features = response.json()["features"]
+    assert len(features) == 1, response.json()
+    lon, lat = features[0]["geometry"]["coordinates"]
+    assert (lat, lon) == (pytest.approx(consensus.lat, abs=1e-6), pytest.approx(consensus.lon, abs=1e-6))
+
+    exported = coordinator.get(f"/api/map/crises/{crisis.slug}/export/geojson/")
+    assert exported.status_code == 200
+    assert b'"FeatureCollection"' in exported.content
+
+
+def test_a_review_accepts_the_point_and_the_reviewer_is_not_a_pinner(crisis, volunteers, settings):
+    settings.CROWD_GOLD_RATE = 0
+    (image,) = queue(crisis, eases=(0.9,), kinds=("geolocation",), with_file=True)
+    for volunteer in volunteers[:3]:
+        answer_next(client_for(volunteer), crisis, "geolocation", lat=CANOAS[0], lon=CANOAS[1], precision="high")
+    pinner = client_for(volunteers[0]).post(
+        f"/api/crises/{crisis.slug}/tasks/next/", {"kind": "review"}, content_type="application/json"
+    )
+    assert pinner.status_code == 204  # nothing to review for someone who pinned it
+    answer_next(client_for(volunteers[4]), crisis, "review", verdict="accept")
+    assert LocationConsensus.objects.get(media=image).review == LocationConsensus.Review.ACCEPTED
