@@ -5,11 +5,24 @@ from django.test import Client
 
 from consensus.models import CrisisRatingStats, LocationConsensus, RatingConsensus
 from crawling.models import Media
-from tests.tasks_app.conftest import crisis, queue, volunteers  # noqa: F401 - fixtures
+from geoloc_platform.crises.services import crisis_transition
+from tests.conftest import make_crisis, make_user
+from tests.tasks_app.conftest import queue
 
 pytestmark = pytest.mark.django_db(transaction=True)  # answers reach consensus on commit
 
 CANOAS = (-29.9178, -51.1839)
+
+
+@pytest.fixture
+def crisis(people):
+    draft = make_crisis(slug="canoas-floods", coordinator=people["coordinator"], geolocation_redundancy=3)
+    return crisis_transition(crisis=draft, action="launch", user=people["coordinator"])
+
+
+@pytest.fixture
+def volunteers(db):
+    return [make_user(f"vol{i}") for i in range(6)]
 
 
 def client_for(user) -> Client:
