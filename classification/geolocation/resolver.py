@@ -241,6 +241,21 @@ class GeoLocator:
                 provenance={**provenance, "reason": "no place recognised"},
             )
         options.sort(key=lambda option: -option[0])
+        if context.area is not None and not any(option[1].reasons.get("prior") for option in options):
+            # Every place named lies outside the drawn area and the crisis's countries ("Orem por nós" is a
+            # prayer, not Orem, Utah): a pin half a world away is worse than the flagged crisis area.
+            lat, lon, radius = context.fallback
+            return GeolocationResult(
+                lat=lat,
+                lon=lon,
+                radius_km=radius,
+                method=context.fallback_label,
+                is_fallback=True,
+                score=0.0,
+                candidates=[_candidate_dict(s, m) for _, s, m in options[:TOP_CANDIDATES]],
+                spans=spans,
+                provenance={**provenance, "reason": "every place named is outside the crisis area and countries"},
+            )
         value, best, mention = options[0]
         candidates, seen = [], set()
         for _, s, m in options:

@@ -52,6 +52,13 @@ class TestLocate:
         result = locator.locate(post("Hurricane Harvey was worse"), porto_alegre)
         assert result.is_fallback
 
+    def test_a_place_far_outside_the_crisis_area_and_countries_is_no_pin_but_a_flagged_candidate(
+        self, locator, porto_alegre
+    ):
+        result = locator.locate(post("Houston, we have a problem: the street is a river"), porto_alegre)
+        assert result.is_fallback and result.method == "crisis_area"
+        assert [candidate["name"] for candidate in result.candidates] == ["Houston"]
+
     def test_the_crisis_name_keeps_places_of_the_crisis(self, locator, porto_alegre):
         assert "porto alegre" not in porto_alegre.stop_keys
         result = locator.locate(post("Porto Alegre under water"), porto_alegre)
