@@ -13,5 +13,5 @@ python manage.py load_demo ${DEMO_PASSWORD:+--password "$DEMO_PASSWORD"}
 python manage.py run_periodic &   # beat + workers stand-in: crawls and the pipeline sweeper
 periodic=$!
 trap 'kill $periodic 2>/dev/null || true' EXIT
-echo "Open http://127.0.0.1:8000 (admin: http://127.0.0.1:8000/admin/)"
+echo "Open http://${HOST:-127.0.0.1}:${PORT:-8000} (admin: /admin/, API docs: /api/docs/)"
 python manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}" --noreload
