@@ -226,8 +226,12 @@ def rating_consensus_request(*, crisis_id: int) -> bool:
 
 @transaction.atomic
 def location_consensus_update(*, media_id: int) -> LocationConsensus | None:
-    """Place one image from its pins, decide whether it retires, and move it on; None without answers."""
-    media = Media.objects.select_related("crisis").get(pk=media_id)
+    """Place one image from its pins, decide whether it retires, and move it on; None without answers.
+
+    The image's row is locked first, so runs for two answers committed at once take turns, and each reads
+    every answer committed before it started.
+    """
+    media = Media.objects.select_for_update(of=("self",)).select_related("crisis").get(pk=media_id)
     answers = selectors.geolocation_answers(media_id=media_id)
     if answers.volunteer_ids.size == 0:
         return None
@@ -306,7 +310,9 @@ def _apply_retirement(*, media: Media, consensus: LocationConsensus) -> None:
     task = selectors.geolocation_task(media_id=media.pk)
     if consensus.status == LocationConsensus.Status.NEEDS_MORE_ANSWERS:
         ceiling = max(media.crisis.geolocation_redundancy, settings.CONSENSUS_MAX_GEOLOCATION_ANSWERS)
-        if task is not None and task.answers_count >= task.redundancy < ceiling:
+        # Only a decision that saw every answer the task asked for may ask for one more: a run that read fewer
+        # answers than the task now holds is stale, and the run for the latest answer decides instead.
+        if task is not None and consensus.n_answers >= task.redundancy < ceiling:
             crowd.crowd_task_set_redundancy(task_id=task.pk, redundancy=task.redundancy + 1)
         return
     if task is not None:
