@@ -1,0 +1,84 @@
+"""Replay a simulated crowd through the real crowd services, once per scheduling policy (tasks_app/REPLAY.md)."""
+
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tasks_app import replay
+
+
+class Command(BaseCommand):
+    help = (
+        "Replay seeded images and a simulated crowd through lease_grant / answer_submit / consensus, once per "
+        "scheduling policy, in throwaway crises deleted afterwards; prints the policies side by side and draws a chart."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--config", help="YAML or JSON file overriding tasks_app/replay_defaults.yaml.")
+        parser.add_argument("--volunteers", type=int, help="Simulated volunteers (default 10).")
+        parser.add_argument("--images", type=int, help="Generated images (default 2000).")
+        parser.add_argument("--hours", type=float, help="Simulated duration in hours (default 8).")
+        parser.add_argument(
+            "--policies",
+            default=",".join(replay.POLICIES),
+            help=f"Comma-separated scheduling policies (default: {','.join(replay.POLICIES)}).",
+        )
+        parser.add_argument("--out", default="var/replay", help="Folder for the table, the JSON and the charts.")
+        parser.add_argument("--from-crisis", help="Not implemented yet: images are always generated.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, **options):
+        if options["from_crisis"]:
+            raise CommandError("--from-crisis is not implemented yet: the replay generates its images (REPLAY.md).")
+        policies = tuple(p.strip() for p in options["policies"].split(",") if p.strip())
+        unknown = set(policies) - set(replay.POLICIES)
+        if unknown or not policies:
+            raise CommandError(f"Unknown policies {sorted(unknown)}: use some of {', '.join(replay.POLICIES)}.")
+        try:
+            config = replay.config_load(
+                options["config"],
+                volunteers=options["volunteers"],
+                images=options["images"],
+                duration_hours=options["hours"],
+            )
+        except (OSError, ValueError) as error:
+            raise CommandError(f"Cannot read the config: {error}") from error
+        started = time.perf_counter()
+        results = replay.replay_run(
+            config=config, seed=options["seed"], policies=policies, progress=not options["no_progress"]
+        )
+        elapsed = time.perf_counter() - started
+        out = Path(options["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        title = (
+            f"{config['volunteers']} volunteers, {config['images']} images, {config['duration_hours']} h, "
+            f"seed {options['seed']}"
+        )
+        chart = replay.chart_save(results, out / "published.png", title=f"Published points: {title}")
+        first = results[0]
+        breakdown_chart = replay.breakdown_chart_save(first, out / "precision_by_difficulty.png")
+        text = "\n\n".join(
+            [
+                f"Crisis replay: {title} ({elapsed:.1f} s wall clock)",
+                replay.comparison_table(results),
+                replay.breakdown_table(first),
+            ]
+        )
+        (out / "replay.md").write_text(text + "\n")
+        (out / "replay.json").write_text(
+            json.dumps(
+                {
+                    "config": config,
+                    "seed": options["seed"],
+                    "wall_seconds": elapsed,
+                    "results": [{**r.figures(), "timeline": r.timeline, "breakdown": r.breakdown} for r in results],
+                },
+                indent=1,
+                default=str,
+            )
+        )
+        self.stdout.write(text)
+        self.stdout.write(self.style.SUCCESS(f"\nChart: {chart}\nBreakdown chart: {breakdown_chart}"))

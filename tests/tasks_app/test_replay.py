@@ -1,0 +1,134 @@
+"""The crisis replay (tasks_app/replay.py): deterministic, fair to the policies, within redundancy, and clean.
+
+Transactional: every simulated answer reaches consensus through the on-commit signal, as in production.
+"""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db.models import Count
+from django.forms.models import model_to_dict
+
+from crawling.models import Media
+from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.services import crisis_transition
+from tasks_app import replay, services
+from tasks_app.models import Assignment, CrowdTask
+from tests.conftest import make_crisis, make_user
+from tests.tasks_app.conftest import queue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Skill routing sends volunteers whose pins the consensus rated >= CROWD_EXPERT_SKILL to difficult images first,
+# which under this crowd model is almost everyone after their first published image (see tasks_app/REPLAY.md).
+# The policy comparisons below isolate the scheduling order itself, so they turn that routing off.
+NO_EXPERT_ROUTING = {"CROWD_EXPERT_SKILL": 1.01}
+PERFECT = {c: [1.0 if c == p else 0.0 for p in replay.CLASSES] for c in replay.CLASSES}
+# Always wrong, and never "impossible" (which would withhold the image under every policy alike): the easy and
+# medium images look difficult, the difficult and impossible ones look easy.
+ALWAYS_WRONG = {
+    "easy": [0, 0, 1, 0],
+    "medium": [0, 0, 1, 0],
+    "difficult": [1, 0, 0, 0],
+    "impossible": [1, 0, 0, 0],
+}
+
+
+def small_config(**overrides) -> dict:
+    return replay.config_load(**{"images": 60, "volunteers": 4, "duration_hours": 1.0, **overrides})
+
+
+def compare(confusion: dict) -> dict[str, replay.RunResult]:
+    config = small_config(
+        images=150,
+        volunteers=8,
+        classifier={"confusion": confusion},
+        platform_settings=NO_EXPERT_ROUTING,
+        crowd={"rating_share": 0.0, "abandon_rate": 0.0},
+    )
+    results = replay.replay_run(config=config, seed=3, policies=("difficulty_priority", "random"))
+    return {r.policy: r for r in results}
+
+
+def test_a_seeded_replay_gives_the_same_figures_twice():
+    config = small_config()
+    first = replay.replay_run(config=config, seed=7, policies=("difficulty_priority",))
+    second = replay.replay_run(config=config, seed=7, policies=("difficulty_priority",))
+    assert first[0].geolocation_answers > 20  # it did work
+    assert first[0].figures() == second[0].figures()
+    assert first[0].timeline == second[0].timeline
+    assert first[0].breakdown == second[0].breakdown
+
+
+def test_with_a_perfect_classifier_difficulty_priority_publishes_at_least_as_many_high_points_as_random():
+    results = compare(PERFECT)
+    priority, random_order = results["difficulty_priority"], results["random"]
+    assert priority.high_in_first_hour >= random_order.high_in_first_hour
+    assert priority.high_in_first_hour > 0
+    for result in results.values():
+        assert result.max_answers_over_redundancy <= 0
+
+
+def test_with_an_always_wrong_classifier_the_advantage_disappears():
+    results = compare(ALWAYS_WRONG)
+    priority, random_order = results["difficulty_priority"], results["random"]
+    assert priority.high_in_first_hour <= random_order.high_in_first_hour + 2
+    for result in results.values():
+        assert result.max_answers_over_redundancy <= 0
+
+
+def test_the_replay_never_exceeds_redundancy_and_leaves_real_crises_untouched(tmp_path):
+    coordinator = make_user("coord")
+    real = crisis_transition(
+        crisis=make_crisis(slug="real-floods", coordinator=coordinator), action="launch", user=None
+    )
+    queue(real, eases=(0.9, 0.2))
+    volunteer = make_user("real-volunteer")
+    lease = services.lease_grant(crisis=real, volunteer=volunteer, kind=CrowdTask.Kind.GEOLOCATION)
+
+    def snapshot() -> dict:
+        return {
+            "crisis": model_to_dict(Crisis.objects.get(pk=real.pk)),
+            "tasks": [model_to_dict(t) for t in CrowdTask.objects.filter(crisis=real).order_by("pk")],
+            "media": [model_to_dict(m, exclude=["image", "original"]) for m in Media.objects.filter(crisis=real)],
+            "assignments": [model_to_dict(a) for a in Assignment.objects.filter(task__crisis=real)],
+            "users": sorted(User.objects.values_list("pk", "username")),
+        }
+
+    before = snapshot()
+    call_command(
+        "simulate_crisis",
+        "--seed=2",
+        "--images=40",
+        "--volunteers=3",
+        "--hours=0.75",
+        "--policies=difficulty_priority,depth_first",
+        f"--out={tmp_path}",
+        "--no-progress",
+    )
+    assert snapshot() == before
+    assert Assignment.objects.get(pk=lease.pk).state == Assignment.State.LEASED
+    assert not Crisis.objects.filter(slug__startswith=replay.SLUG_PREFIX).exists()
+    assert not User.objects.filter(username__startswith=replay.USER_PREFIX).exists()
+    assert Crisis.objects.count() == 1
+    assert (tmp_path / "published.png").stat().st_size > 0
+    assert (tmp_path / "precision_by_difficulty.png").stat().st_size > 0
+    assert "difficulty_priority" in (tmp_path / "replay.md").read_text()
+
+
+def test_answers_stay_within_each_tasks_redundancy_during_a_run(monkeypatch):
+    """Checked inside the run, before the throwaway crisis is deleted: counted answers per task vs redundancy."""
+    seen = []
+    measure = replay.Replay.measure
+
+    def measure_and_check(self):
+        rows = CrowdTask.objects.filter(crisis_id=self.crisis.pk).annotate(n=Count("answers"))
+        seen.extend((task.n, task.redundancy, task.answers_count) for task in rows)
+        return measure(self)
+
+    monkeypatch.setattr(replay.Replay, "measure", measure_and_check)
+    replay.replay_run(
+        config=small_config(redundancy={"geolocation": 2, "rating": 3}), seed=5, policies=("depth_first",)
+    )
+    assert seen and sum(n for n, _, _ in seen) > 20
+    assert all(n <= redundancy and n == counted for n, redundancy, counted in seen)
