@@ -411,7 +411,10 @@ def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> Volunteer
 def skill_score(skill: VolunteerSkill) -> float:
     """One number in [0, 1] for routing: closeness of pins (gold counts double) blended with rating accuracy.
 
-    A pin 250 m from the consensus scores 0.5; the score halves again at 750 m. Newcomers keep the default.
+    A pin 250 m from the consensus scores 0.5; the score halves again at 750 m. The estimate is shrunk towards
+    the newcomer's default by ``CONSENSUS_SKILL_PRIOR_ANSWERS`` pseudo-answers: three lucky pins do not make an
+    expert, and the crisis replay showed why it matters (with no shrinkage nearly every volunteer crossed the
+    expert threshold within an hour, and easy images stopped going first).
     """
     parts, weights = [], []
     for distance, weight in ((skill.median_distance_to_consensus_m, 1.0), (skill.median_distance_to_gold_m, 2.0)):
@@ -421,9 +424,12 @@ def skill_score(skill: VolunteerSkill) -> float:
     if skill.rating_accuracy is not None and not skill.rating_pooled:
         parts.append(skill.rating_accuracy)
         weights.append(1.0)
+    prior = settings.CROWD_NEWCOMER_SKILL
     if not parts:
-        return settings.CROWD_NEWCOMER_SKILL
-    return float(np.average(parts, weights=weights))
+        return prior
+    evidence = skill.n_geolocations + skill.n_ratings
+    pseudo = settings.CONSENSUS_SKILL_PRIOR_ANSWERS
+    return float((evidence * np.average(parts, weights=weights) + pseudo * prior) / (evidence + pseudo))
 
 
 # --- reviews and coordinators ----------------------------------------------------------------------------------

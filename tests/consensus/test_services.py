@@ -174,15 +174,22 @@ class TestLocationConsensus:
         assert (copy.lat, copy.copied_from_id, copy.status) == (pytest.approx(CANOAS[0], abs=1e-3), image.pk, "done")
         assert Media.objects.get(pk=duplicate.pk).stage == Media.Stage.DUPLICATE
 
-    def test_volunteer_skill_reflects_distance_to_consensus(self, crisis, volunteers):
+    def test_volunteer_skill_reflects_distance_to_consensus(self, crisis, volunteers, settings):
         image = make_media(crisis, 0)
         for volunteer in volunteers[:3]:
             pin(image, volunteer, *CANOAS)
         services.location_consensus_update(media_id=image.pk)
         skill = VolunteerSkill.objects.get(volunteer=volunteers[0], crisis=crisis)
         assert skill.median_distance_to_consensus_m == pytest.approx(0, abs=1)
-        assert skill.skill > 0.9
+        assert settings.CROWD_NEWCOMER_SKILL < skill.skill < 0.5  # one precise pin is little evidence yet
         assert volunteers[0].crowd_profile.skill == pytest.approx(skill.skill)
+
+    def test_skill_grows_with_evidence_to_expert_level_and_sloppy_pins_stay_low(self, settings):
+        precise = VolunteerSkill(n_geolocations=60, median_distance_to_consensus_m=10.0)
+        sloppy = VolunteerSkill(n_geolocations=60, median_distance_to_consensus_m=5000.0)
+        assert services.skill_score(precise) > settings.CROWD_EXPERT_SKILL
+        assert services.skill_score(sloppy) < settings.CROWD_NEWCOMER_SKILL
+        assert services.skill_score(VolunteerSkill()) == settings.CROWD_NEWCOMER_SKILL
 
 
 class TestCoordinatorChanges:
