@@ -24,6 +24,7 @@ from geoloc_platform.crises.selectors import (
     user_can_view_private_map,
     user_is_coordinator,
 )
+from mapping.forecast import crisis_forecast
 from mapping.models import BlurredImage, CrisisPrivacy, DashboardSnapshot
 from mapping.privacy import METRES_PER_DEGREE
 
@@ -542,4 +543,5 @@ def dashboard_statistics(*, crisis_id: int, now: datetime) -> dict:
         "rating_agreement": _rating_agreement(crisis_id),
         "models": _active_models(crisis_id),
         "text_guesses": text_guess_count(crisis_id=crisis_id),
+        "forecast": crisis_forecast(crisis_id=crisis_id, now=now).to_dict(),
     }

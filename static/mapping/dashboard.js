@@ -136,6 +136,27 @@
     });
   }
 
+  function forecast(target, notes, data) {
+    notes.replaceChildren();
+    if (!data) { target.replaceChildren(el("p", "No forecast yet.")); return; }
+    if (!data.answers_per_volunteer_hour) {
+      target.replaceChildren(el("p", "No geolocation answers in the last " + data.window_hours + " h: nothing to forecast from."));
+    } else {
+      var pairs = [
+        ["active volunteers (last hour)", data.active_volunteers],
+        ["answers per volunteer-hour", fmt(data.answers_per_volunteer_hour, 1)],
+        ["answers per published image", fmt(data.answers_per_published_image, 1)],
+      ];
+      Object.keys(data.published_within).forEach(function (h) { pairs.push(["published within " + h, data.published_within[h]]); });
+      pairs.push(["hours to clear easy + medium", fmt(data.clear_easy_medium_hours, 1)]);
+      Object.keys(data.volunteers_needed).forEach(function (h) {
+        pairs.push(["volunteers needed to clear easy + medium " + h, data.volunteers_needed[h]]);
+      });
+      numbers(target, pairs);
+    }
+    (data.assumptions || []).forEach(function (text) { notes.appendChild(el("li", text)); });
+  }
+
   function draw(body) {
     var data = body.data;
     var stamp = document.getElementById("dash-computed");
@@ -158,6 +179,7 @@
     ]);
     difficulty(document.getElementById("dash-difficulty"), document.getElementById("dash-difficulty-table"), data.by_difficulty);
     models(document.getElementById("dash-models"), data.models || []);
+    forecast(document.getElementById("dash-forecast"), document.getElementById("dash-forecast-assumptions"), data.forecast);
   }
 
   function load() {
