@@ -115,6 +115,80 @@ def images_generate(*, config: dict, seed: int) -> list[SimImage]:
     return images
 
 
+def images_from_crisis(*, crisis: Crisis, config: dict, seed: int) -> list[SimImage]:
+    """Images of a real crisis, read-only: its classifier's predictions and, as the hidden truth, its crowd's.
+
+    The true location is the published consensus, else the post's text-derived guess, else a point in the area;
+    the true difficulty is the rating consensus, else drawn given the prediction (Bayes over the configured
+    shares and classifier confusion). Images with neither a prediction nor a rating are predicted "medium".
+    """
+    from classification.models import DifficultyPrediction, PostGeolocation
+    from consensus.models import LocationConsensus, RatingConsensus
+
+    rng = random.Random(f"crisis-images-{seed}")
+    shares = [config["true_difficulty_share"][name] for name in CLASSES]
+    confusion = [config["classifier"]["confusion"][name] for name in CLASSES]
+    area = config["area"]
+    media = list(
+        Media.objects.filter(crisis=crisis)
+        .exclude(stage__in=[Media.Stage.NEW, Media.Stage.REJECTED, Media.Stage.DUPLICATE, Media.Stage.IRRELEVANT])
+        .order_by("pk")
+        .values_list("pk", "post_id")
+    )
+    ids = [m for m, _ in media]
+    predicted = dict(DifficultyPrediction.objects.filter(media_id__in=ids).values_list("media_id", "predicted_label"))
+    ease = dict(DifficultyPrediction.objects.filter(media_id__in=ids).values_list("media_id", "ease"))
+    rated = dict(RatingConsensus.objects.filter(media_id__in=ids).values_list("media_id", "label"))
+    located = {
+        m: (lat, lon)
+        for m, lat, lon in LocationConsensus.objects.filter(
+            media_id__in=ids, status="done", lat__isnull=False
+        ).values_list("media_id", "lat", "lon")
+    }
+    guessed = {
+        post: (lat, lon)
+        for post, lat, lon in PostGeolocation.objects.filter(
+            post_id__in=[p for _, p in media], is_fallback=False
+        ).values_list("post_id", "lat", "lon")
+    }
+    images = []
+    for index, (media_id, post_id) in enumerate(media):
+        label = predicted.get(media_id) or "medium"
+        predicted_class = CLASSES.index(label) if label in CLASSES else CLASSES.index("medium")
+        if rated.get(media_id) in CLASSES:
+            true_class = CLASSES.index(rated[media_id])
+        else:
+            weights = [shares[t] * confusion[t][predicted_class] for t in range(4)]
+            true_class = rng.choices(range(4), weights=weights)[0]
+        lat, lon = (
+            located.get(media_id)
+            or guessed.get(post_id)
+            or (
+                rng.uniform(area["south"], area["north"]),
+                rng.uniform(area["west"], area["east"]),
+            )
+        )
+        image_ease = ease.get(media_id)
+        if image_ease is None:
+            image_ease = 1 - predicted_class / 3
+        images.append(SimImage(index, true_class, lat, lon, predicted_class, image_ease))
+    return images
+
+
+def area_of(crisis: Crisis) -> dict | None:
+    """The bounding box of a crisis's affected area, in the config's shape."""
+    if not crisis.affected_area:
+        return None
+    rings = crisis.affected_area["coordinates"]
+    points = [
+        p
+        for ring in (rings if crisis.affected_area["type"] == "Polygon" else [r for poly in rings for r in poly])
+        for p in ring
+    ]
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return {"south": min(lats), "north": max(lats), "west": min(lons), "east": max(lons)}
+
+
 def crowd_generate(*, config: dict, seed: int) -> list[SimVolunteer]:
     rng = random.Random(f"crowd-{seed}")
     crowd = config["crowd"]
@@ -554,9 +628,13 @@ def replay_run(
     seed: int = 1,
     policies: tuple[str, ...] = POLICIES,
     progress: bool = False,
+    images: list[SimImage] | None = None,
 ) -> list[RunResult]:
-    """Replay the same seeded images and crowd once per policy; every run cleans up after itself."""
-    images = images_generate(config=config, seed=seed)
+    """Replay the same seeded images and crowd once per policy; every run cleans up after itself.
+
+    ``images`` come from ``images_from_crisis`` to replay a real crisis; by default they are generated.
+    """
+    images = images if images is not None else images_generate(config=config, seed=seed)
     crowd = crowd_generate(config=config, seed=seed)
     bar = None
     if progress:

@@ -19,9 +19,8 @@ from tests.tasks_app.conftest import queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Skill routing sends volunteers whose pins the consensus rated >= CROWD_EXPERT_SKILL to difficult images first,
-# which under this crowd model is almost everyone after their first published image (see tasks_app/REPLAY.md).
-# The policy comparisons below isolate the scheduling order itself, so they turn that routing off.
+# Skill routing sends volunteers whose skill reached CROWD_EXPERT_SKILL to difficult images first. The policy
+# comparisons below isolate the scheduling order itself, so they turn that routing off.
 NO_EXPERT_ROUTING = {"CROWD_EXPERT_SKILL": 1.01}
 PERFECT = {c: [1.0 if c == p else 0.0 for p in replay.CLASSES] for c in replay.CLASSES}
 # Always wrong, and never "impossible" (which would withhold the image under every policy alike): the easy and
@@ -132,3 +131,38 @@ def test_answers_stay_within_each_tasks_redundancy_during_a_run(monkeypatch):
     )
     assert seen and sum(n for n, _, _ in seen) > 20
     assert all(n <= redundancy and n == counted for n, redundancy, counted in seen)
+
+
+def test_a_real_crisis_is_replayed_from_its_predictions_and_crowd_results_and_left_untouched():
+    from classification.models import DifficultyPrediction
+    from consensus.models import LocationConsensus, RatingConsensus
+
+    source = make_crisis(slug="real-crisis")
+    images = queue(source, eases=(0.9, 0.2, 0.5))
+    DifficultyPrediction.objects.create(media=images[0], predicted_label="easy", ease=0.9)
+    DifficultyPrediction.objects.create(media=images[1], predicted_label="difficult", ease=0.2)
+    RatingConsensus.objects.create(
+        media=images[1], crisis=source, label="impossible", posterior=0.8, probabilities={}, n_ratings=5
+    )
+    LocationConsensus.objects.create(
+        media=images[0], crisis=source, status="done", reason="", lat=-29.95, lon=-51.1, n_answers=3
+    )
+    before = {m.pk: model_to_dict(m) for m in Media.objects.filter(crisis=source)}
+    tasks_before = CrowdTask.objects.filter(crisis=source).count()
+
+    config = small_config(volunteers=2)
+    config["area"] = replay.area_of(source)
+    simulated = replay.images_from_crisis(crisis=source, config=config, seed=1)
+    assert [(i.predicted_class, round(i.predicted_ease, 1)) for i in simulated] == [
+        (0, 0.9),
+        (2, 0.2),
+        (1, 0.7),
+    ]  # unpredicted: medium
+    assert (simulated[0].lat, simulated[0].lon) == (-29.95, -51.1)  # the crowd's location is the truth
+    assert replay.CLASSES[simulated[1].true_class] == "impossible"  # and so is the crowd's rating
+    assert config["area"]["south"] <= simulated[2].lat <= config["area"]["north"]
+
+    replay.replay_run(config=config, seed=1, policies=("difficulty_priority",), images=simulated)
+    assert {m.pk: model_to_dict(m) for m in Media.objects.filter(crisis=source)} == before
+    assert CrowdTask.objects.filter(crisis=source).count() == tasks_before
+    assert not Crisis.objects.filter(slug__startswith=replay.SLUG_PREFIX).exists()

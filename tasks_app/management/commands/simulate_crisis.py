@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from geoloc_platform.crises.models import Crisis
 from tasks_app import replay
 
 
@@ -27,12 +28,15 @@ class Command(BaseCommand):
             help=f"Comma-separated scheduling policies (default: {','.join(replay.POLICIES)}).",
         )
         parser.add_argument("--out", default="var/replay", help="Folder for the table, the JSON and the charts.")
-        parser.add_argument("--from-crisis", help="Not implemented yet: images are always generated.")
+        parser.add_argument(
+            "--from-crisis",
+            metavar="SLUG",
+            help="Replay this crisis's images (predictions, consensus, text guesses) instead of generated ones; "
+            "the crisis itself is only read.",
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
-        if options["from_crisis"]:
-            raise CommandError("--from-crisis is not implemented yet: the replay generates its images (REPLAY.md).")
         policies = tuple(p.strip() for p in options["policies"].split(",") if p.strip())
         unknown = set(policies) - set(replay.POLICIES)
         if unknown or not policies:
@@ -46,9 +50,19 @@ class Command(BaseCommand):
             )
         except (OSError, ValueError) as error:
             raise CommandError(f"Cannot read the config: {error}") from error
+        images = None
+        if options["from_crisis"]:
+            crisis = Crisis.objects.filter(slug=options["from_crisis"]).first()
+            if crisis is None:
+                raise CommandError(f"No crisis with slug {options['from_crisis']!r}.")
+            config["area"] = replay.area_of(crisis) or config["area"]
+            images = replay.images_from_crisis(crisis=crisis, config=config, seed=options["seed"])
+            if not images:
+                raise CommandError(f"{crisis.name} has no images past the relevance filter to replay.")
+            config["images"] = len(images)
         started = time.perf_counter()
         results = replay.replay_run(
-            config=config, seed=options["seed"], policies=policies, progress=not options["no_progress"]
+            config=config, seed=options["seed"], policies=policies, progress=not options["no_progress"], images=images
         )
         elapsed = time.perf_counter() - started
         out = Path(options["out"])
