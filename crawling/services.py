@@ -201,12 +201,18 @@ def _clean(text: str, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+def web_url_or_blank(url: str, limit: int = 1000) -> str:
+    """An http(s) link to show people, or '': a source's "url" may be ``javascript:`` or worse."""
+    url = _clean(url).strip()
+    return url if len(url) <= limit and url.lower().startswith(("http://", "https://")) else ""
+
+
 def _post_row(crisis: Crisis, source: str, item: NormalisedPost) -> Post:
     return Post(
         crisis=crisis,
         source=source,
         source_id=_clean(item.source_id, 200),
-        url=_clean(item.url) if len(item.url) <= 1000 else "",
+        url=web_url_or_blank(item.url),
         author_handle=_clean(item.author_handle, 200),
         text=_clean(item.text),
         language=_clean(item.language, 10),

@@ -1,6 +1,7 @@
 """One family of refusals with stable codes, rendered by one handler (see README, "Error codes")."""
 
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -29,7 +30,20 @@ class NotAllowed(PlatformError):
 
 
 def api_exception_handler(exc, context):
-    """DRF's handler, plus PlatformError rendered as ``{"code", "detail"}`` with its HTTP status."""
+    """Every API error as ``{"code", "detail"}``: PlatformError with its own code and status; invalid input as
+    ``invalid_input`` with the per-field messages under ``errors``; DRF's other errors keep their status."""
     if isinstance(exc, PlatformError):
         return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ValidationError):
+        fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        summary = "; ".join(
+            f"{field}: {' '.join(map(str, messages if isinstance(messages, list) else [messages]))}"
+            for field, messages in fields.items()
+        )
+        response.data = {"code": "invalid_input", "detail": summary or "Invalid input.", "errors": fields}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"code": getattr(response.data["detail"], "code", "error"), **response.data}
+    return response

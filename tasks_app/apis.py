@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from crawling.services import web_url_or_blank
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis
 from tasks_app import selectors, services
@@ -51,7 +52,7 @@ def lease_payload(assignment: Assignment) -> dict:
         "image_height": media.height,
         "alt_text": media.alt_text,
         "post_text": post.text,
-        "post_url": post.url,
+        "post_url": web_url_or_blank(post.url),  # rows stored before the ingest check, or typed in by hand
         "posted_at": post.posted_at,
         "place_spans": guess.spans if guess else [],
         "text_guess": (

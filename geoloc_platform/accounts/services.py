@@ -28,6 +28,10 @@ COORDINATOR_PERMISSIONS = [
     ("consensus", "view_locationconsensus"),
     ("consensus", "change_locationconsensus"),
     ("consensus", "view_volunteerskill"),
+    ("mapping", "view_crisisprivacy"),
+    ("mapping", "add_crisisprivacy"),
+    ("mapping", "change_crisisprivacy"),
+    ("mapping", "view_dashboardsnapshot"),
     ("auth", "view_user"),
 ]
 

@@ -33,7 +33,7 @@ def assert_inert(page, *, shown: str | None = None, links: bool = True) -> None:
     page.wait_for_load_state("load")
     page.wait_for_timeout(200)  # an onerror handler fires after the broken image fails to load
     assert page.evaluate("typeof window.__xss") == "undefined", page.url
-    if links:  # the geolocation page fails this: see the xfail test below
+    if links:
         assert page.locator("a[href^='javascript:' i]").count() == 0, page.url
     if shown is not None:
         assert shown in page.locator("body").inner_text(), (page.url, shown)
@@ -111,12 +111,6 @@ def test_script_payloads_are_shown_as_text_on_every_page(page, live_server, host
     assert dialogs == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: templates/tasks_app/geolocate.html line 19 puts payload.post_url into href unchecked; a Mastodon "
-    "status whose url is 'javascript:...' (crawling/sources/mastodon.py line 91 keeps any scheme) becomes a clickable "
-    "script link on the volunteer page (the map's popups use safeHref for the same field)",
-)
 def test_the_original_post_link_never_has_a_javascript_url(page, live_server, hostile):
     sign_in(page, live_server, hostile["volunteer"])
     page.goto(f"/crises/{hostile['crisis'].slug}/geolocate/")

@@ -248,8 +248,7 @@ def test_every_endpoint_answers_each_role_as_the_matrix_says(people, role, visib
 
 ADMIN_OUTSIDERS = ("anonymous", "volunteer", "responder", "global_responder")
 SUPERUSER_ONLY = {"tasks_app.Assignment"}  # leases: has_module_permission is superuser-only (coordinators get 403)
-# Coordinators get 403 here although the admin scopes rows to their crises: see the xfail test below.
-KNOWN_GAPS = {"mapping.CrisisPrivacy"}
+KNOWN_GAPS: set[str] = set()
 
 
 def _admin_world(people):
@@ -353,12 +352,6 @@ def test_admin_pages_show_each_coordinator_only_their_crises_rows(people, role):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Coordinators group lacks mapping.view/change_crisisprivacy (accounts/services.py "
-    "COORDINATOR_PERMISSIONS), so coordinators get 403 on the per-crisis privacy page (blur for volunteers) "
-    "that mapping/admin.py CrisisPrivacyAdmin scopes to their crises",
-)
 def test_a_coordinator_can_turn_on_blurring_for_their_crisis_in_the_admin(people):
     from mapping.models import CrisisPrivacy
 

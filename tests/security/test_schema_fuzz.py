@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = 25
 CSRF_SECRET = "a" * 32
-# (method, path, status) whose body does not match the schema yet: each has its own xfail test below.
-KNOWN_MISMATCHES = {("POST", "/api/answers/", 400)}  # an unmasked CSRF secret: valid as cookie and header alike
+# (method, path, status) whose body does not match the schema yet.
+KNOWN_MISMATCHES: set[tuple[str, str, int]] = set()  # an unmasked CSRF secret: valid as cookie and header alike
 
 
 @pytest.fixture
@@ -123,12 +123,6 @@ def test_the_api_survives_generated_requests_and_answers_as_documented(world, se
     assert {200, 204} & statuses and 400 in statuses, statuses  # signed in and past CSRF: the views really ran
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /api/answers/ documents 400 as CrowdError {code, detail} (tasks_app/apis.py AnswerSubmitApi "
-    "extend_schema), but serializer errors render DRF's {field: [messages]} (geoloc_platform/exceptions.py "
-    "api_exception_handler passes ValidationError through)",
-)
 def test_answer_validation_errors_have_the_documented_shape(world):
     client = Client()
     client.force_login(world["volunteer"], backend="django.contrib.auth.backends.ModelBackend")

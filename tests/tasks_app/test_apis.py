@@ -142,7 +142,8 @@ class TestAnswerSubmitApi:
         before = snapshot()
         response = post_answer(client, lease_id=lease["lease_id"], kind=GEO, **body)
         assert response.status_code == 400
-        assert field in response.json()
+        assert response.json()["code"] == "invalid_input"
+        assert field in response.json()["errors"]
         assert snapshot() == before
 
     def test_an_unknown_lease_is_404_and_changes_nothing(self, leased):
