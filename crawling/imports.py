@@ -1,11 +1,14 @@
 """Read posts from dataset files: CrisisMMD annotation TSV with its image folder, Twitter v1.1 JSON/JSONL,
-and a plain CSV. Each reader yields NormalisedPost; ``services.posts_import`` stores them."""
+and a plain CSV. Each reader yields NormalisedPost, or SkippedItem for an item it could not read (the rest of the
+file still imports); ``services.posts_import`` stores the posts and records the skips."""
 
 import csv
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +30,32 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 class ImportFileError(Exception):
     """The file cannot be read in the format asked for."""
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """One row, line or tweet that could not be read; ``reason`` names it and says why."""
+
+    reason: str
+
+
+# Parsing untrusted structure: what a malformed tweet raises (a missing key, a string where a list belongs...).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without a BOM); files that are not UTF-8 are read as Windows-1252, the usual other encoding of
+    exported spreadsheets, rather than with every accented letter replaced."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _finite_only(constant: str) -> None:
+    """json accepts NaN and Infinity, which no database JSON column stores: read them as null."""
+    return None
 
 
 def _inside(base: Path | None, relative: str) -> str:
@@ -116,8 +145,15 @@ def read_twitter_v1(path: Path, *, images_dir: Path | None = None) -> Iterator[N
     With ``images_dir``, a file named ``<tweet id>_<n>.<ext>`` anywhere under it is used instead of the URL.
     """
     local_images = _index_images(images_dir)
-    for tweet in _tweets(path):
-        post = normalise_twitter_v1(tweet)
+    for number, tweet in enumerate(_tweets(path), start=1):
+        if isinstance(tweet, SkippedItem):
+            yield tweet
+            continue
+        try:
+            post = normalise_twitter_v1(tweet)
+        except MALFORMED as error:
+            yield SkippedItem(f"tweet {number}: malformed ({type(error).__name__}: {error})"[:300])
+            continue
         if post is None:
             continue
         for position, media in enumerate(post.media):
@@ -138,11 +174,11 @@ def _index_images(images_dir: Path | None) -> dict[str, str]:
     }
 
 
-def _tweets(path: Path) -> Iterator[dict]:
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _tweets(path: Path) -> Iterator[dict | SkippedItem]:
+    text = read_text(path)
     stripped = text.lstrip()
     try:
-        whole = json.loads(stripped) if stripped[:1] in "[{" else None
+        whole = json.loads(stripped, parse_constant=_finite_only) if stripped[:1] in "[{" else None
     except json.JSONDecodeError:
         whole = None  # JSON Lines: several objects, not one document
     if isinstance(whole, list):
@@ -155,9 +191,10 @@ def _tweets(path: Path) -> Iterator[dict]:
         if not line.strip():
             continue
         try:
-            tweet = json.loads(line)
+            tweet = json.loads(line, parse_constant=_finite_only)
         except json.JSONDecodeError as error:
-            raise ImportFileError(f"line {number}: not JSON ({error.msg})") from error
+            yield SkippedItem(f"line {number}: not JSON ({error.msg})")
+            continue
         if isinstance(tweet, dict):
             yield tweet
 
@@ -251,13 +288,17 @@ def read_csv(path: Path, *, images_dir: Path | None = None) -> Iterator[Normalis
     importing the same file twice finds the same posts. Rows sharing an id are one post with several images."""
     base = images_dir or path.parent
     posts: dict[str, NormalisedPost] = {}
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    skipped: list[SkippedItem] = []
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
-        columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+        try:
+            columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+        except csv.Error as error:
+            raise ImportFileError(f"not a CSV file: {error}") from error
         pick = {key: next((columns[a] for a in aliases if a in columns), None) for key, aliases in _CSV_ALIASES.items()}
         if pick["image"] is None:
             raise ImportFileError("a CSV import needs an image column (image, image_url or image_path)")
-        for row in reader:
+        for row in _csv_rows(reader, skipped):
 
             def value(key: str, row=row) -> str:
                 return (row.get(pick[key]) or "").strip() if pick[key] else ""
@@ -286,7 +327,19 @@ def read_csv(path: Path, *, images_dir: Path | None = None) -> Iterator[Normalis
                 )
             post.raw["rows"].append(dict(row))
             post.media.append(media)
+    yield from skipped
     yield from posts.values()
+
+
+def _csv_rows(reader: csv.DictReader, skipped: list[SkippedItem]) -> Iterator[dict]:
+    """The rows the csv module can parse; a row it cannot (a field over its size limit...) is skipped, noted."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            skipped.append(SkippedItem(f"row ending on line {reader.line_num}: {error}"))
 
 
 READERS = {"crisismmd": read_crisismmd, "twitter": read_twitter_v1, "csv": read_csv}

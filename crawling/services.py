@@ -501,6 +501,9 @@ def crawl_active_crises() -> int:
 # Imports -------------------------------------------------------------------------------------------
 
 
+MAX_REPORTED_ERRORS = 50
+
+
 def posts_import(
     *,
     crisis: Crisis,
@@ -528,19 +531,26 @@ def posts_import(
 
     try:
         for post in reader(path, images_dir=images_dir):
+            if isinstance(post, imports.SkippedItem):
+                report.items_skipped += 1
+                if len(report.errors) < MAX_REPORTED_ERRORS:
+                    report.errors.append(post.reason)
+                continue
             batch.append(post)
             if len(batch) >= batch_size:
                 flush()
-        if batch:
-            flush()
     except (imports.ImportFileError, OSError, UnicodeError) as error:
         report.errors.append(str(error))
+    finally:
+        if batch:  # what was read before an unreadable file ended is kept
+            flush()
     now = timezone.now()
     CrawlState.objects.filter(pk=state.pk).update(
         last_crawl_at=now,
         posts_seen=F("posts_seen") + report.posts_seen,
         posts_created=F("posts_created") + report.posts_created,
         media_created=F("media_created") + report.media_created,
+        items_skipped=F("items_skipped") + report.items_skipped,
         **(
             {"last_error": report.errors[0][:500], "last_error_at": now}
             if report.errors

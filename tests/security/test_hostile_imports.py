@@ -4,7 +4,6 @@ good rows of the same file are still imported ("nothing else lost").
 
 Files are imported from the local folder (``posts_import`` + ``media_fetch`` of ``source_path``): the same decoding
 (``crawling.imaging.decode_image``) serves downloads, whose network limits ``tests/crawling/test_fetching.py`` covers.
-Tests marked ``xfail(strict=True)`` are real bugs, described in their reason.
 """
 
 import io
@@ -180,15 +179,9 @@ def test_a_malformed_json_file_fails_cleanly_with_a_recorded_error(crisis, tmp_p
     assert report.errors and "not JSON" in report.errors[0]
 
 
-# --- Real bugs: each is one test, xfail(strict=True), to be fixed in crawling/ --------------------------------
+# --- Malformed items: each is skipped with its reason, and the rest of the file still imports ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a CSV field over 131072 characters raises _csv.Error out of crawling.imports.read_csv; "
-    "services.posts_import catches only ImportFileError/OSError/UnicodeError, so the import crashes and the "
-    "good rows are lost",
-)
 def test_a_csv_with_a_giant_field_keeps_its_good_rows(crisis, tmp_path):
     path = tmp_path / "giant.csv"
     path.write_text(
@@ -211,12 +204,6 @@ def test_a_csv_with_a_giant_field_keeps_its_good_rows(crisis, tmp_path):
     ],
     ids=["missing-id", "coordinates-int", "coordinates-list", "media-string", "user-string", "place-box-string"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: crawling/imports.py normalise_twitter_v1 trusts the tweet's shape (tweet['id'], len(coordinates), "
-    ".get on entities/user/coordinates, float() in polygon_bbox): one malformed tweet raises KeyError/TypeError/"
-    "AttributeError/ValueError out of services.posts_import and the whole file is lost",
-)
 def test_one_malformed_tweet_is_skipped_and_the_others_imported(crisis, tmp_path, bad):
     path = tmp_path / "tweets.json"
     path.write_text(json.dumps([_tweet(1), bad, _tweet(2)]))
@@ -224,11 +211,6 @@ def test_one_malformed_tweet_is_skipped_and_the_others_imported(crisis, tmp_path
     assert set(Post.objects.values_list("source_id", flat=True)) >= {"1", "2"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: crawling/services.py posts_import: when the reader raises (a broken JSON line), the current batch "
-    "is not flushed, so the good posts read before it (up to batch_size) are silently lost and not counted",
-)
 def test_a_broken_json_line_loses_only_itself(crisis, tmp_path):
     path = tmp_path / "tweets.jsonl"
     path.write_text(json.dumps(_tweet(1)) + "\n{broken\n" + json.dumps(_tweet(2)) + "\n")
@@ -237,12 +219,6 @@ def test_a_broken_json_line_loses_only_itself(crisis, tmp_path):
     assert Post.objects.filter(source_id="1").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Python's json accepts NaN/Infinity tokens; crawling/services.py posts_store keeps them in "
-    "Post.raw, which the database's JSON refuses: on SQLite the IntegrityError path drops the tweet silently (no "
-    "reason recorded); on PostgreSQL the error is not an IntegrityError and the whole import crashes",
-)
 def test_a_tweet_with_infinity_in_its_json_is_imported_or_reported(crisis, tmp_path):
     path = tmp_path / "tweets.json"
     path.write_text(
@@ -255,11 +231,6 @@ def test_a_tweet_with_infinity_in_its_json_is_imported_or_reported(crisis, tmp_p
     assert Post.objects.filter(source_id="2").exists() or report.errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: crawling/imports.py read_csv opens with utf-8-sig, errors='replace': a cp1252 file is imported "
-    "with every accented letter turned into U+FFFD and no error recorded (silent data loss)",
-)
 def test_a_cp1252_csv_is_decoded_or_refused_with_a_clear_error(crisis, tmp_path):
     path = tmp_path / "cp1252.csv"
     path.write_bytes("id,text,image\n1,Inundação em São Leopoldo,https://img.example/1.jpg\n".encode("cp1252"))
