@@ -127,6 +127,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Crises that take anonymous help give each visitor a guest account; this caps how many one address makes.
+GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR = env.int("GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR", default=20)
 
 # --- I18n ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -5,12 +5,14 @@ page's script answers through the API and reloads for the next one.
 """
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth import login
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from geoloc_platform.accounts.services import guest_account_create
 from geoloc_platform.crises.selectors import user_can_contribute
 from tasks_app import selectors, services
 from tasks_app.apis import crisis_for, lease_payload
@@ -60,9 +62,16 @@ def js_messages() -> dict[str, str]:
     }
 
 
-@login_required
 def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     crisis = crisis_for(request, slug)
+    if not request.user.is_authenticated:
+        if not user_can_contribute(user=request.user, crisis=crisis):
+            return redirect_to_login(request.get_full_path())
+        # The crisis takes anonymous help: a guest account, kept in the session, carries this person's answers.
+        guest = guest_account_create(client_address=request.META.get("REMOTE_ADDR", ""))
+        if guest is None:
+            return render(request, "tasks_app/closed.html", {"crisis": crisis, "too_many_guests": True}, status=429)
+        login(request, guest, backend="django.contrib.auth.backends.ModelBackend")
     if not user_can_contribute(user=request.user, crisis=crisis):
         return render(request, "tasks_app/closed.html", {"crisis": crisis}, status=403)
     assignment = services.lease_grant(crisis=crisis, volunteer=request.user, kind=kind)

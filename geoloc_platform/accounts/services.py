@@ -1,6 +1,10 @@
 """Writes for people: volunteer sign-up and the role groups."""
 
+import secrets
+
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
+from django.core.cache import cache
 from django.db import transaction
 
 from geoloc_platform.crises.selectors import COORDINATORS_GROUP, RESPONDERS_GROUP
@@ -51,6 +55,25 @@ def role_groups_ensure() -> None:
 def volunteer_sign_up(*, username: str, email: str, password: str) -> User:
     """A new volunteer: an ordinary active account, no staff rights."""
     return User.objects.create_user(username=username, email=email, password=password)
+
+
+GUEST_PREFIX = "guest-"
+
+
+def guest_account_create(*, client_address: str) -> User | None:
+    """A throwaway account for someone contributing without signing up, where a crisis allows it.
+
+    Answers need a person to attribute them to (independence, skill, one answer per image each), so a guest is
+    a real user with no password, kept in the session. None when this address made too many guests this hour.
+    """
+    key = f"guests-per-address:{client_address}"
+    cache.add(key, 0, timeout=3600)
+    if cache.incr(key) > settings.GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR:
+        return None
+    user = User(username=f"{GUEST_PREFIX}{secrets.token_hex(6)}", first_name="Guest")
+    user.set_unusable_password()
+    user.save()
+    return user
 
 
 @transaction.atomic

@@ -23,7 +23,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   crises:list                      GET      all 200                                        | all 200
   crises:detail                    GET      all 200                                        | outsiders 404
   tasks_app:work                   GET      all 200                                        | outsiders 404
-  tasks_app:rate/geolocate/review  GET      anon 302 (login), others 200                   | anon 302, outsiders 404
+  tasks_app:rate/geolocate/review  GET      anon 302 (login; guest where allowed), others 200 | anon, outsiders 404
   tasks_app:api-task-next          POST     anon 403, others 200 (a lease) / 204 (review)   | anon 403, outsiders 404
   tasks_app:api-progress           GET      anon 403, others 200                           | anon 403, outsiders 404
   tasks_app:api-places             GET      anon 403, others 200                           | anon 403, outsiders 404
@@ -88,9 +88,9 @@ MATRIX = {
     ("crises:list", "GET", ""): row(ALL_200),
     ("crises:detail", "GET", ""): row(ALL_200, private(404, 200)),
     ("tasks_app:work", "GET", ""): row(ALL_200, private(404, 200)),
-    ("tasks_app:rate", "GET", ""): row("302 200 200 200 200 200 200", private(302, 200)),
-    ("tasks_app:geolocate", "GET", ""): row("302 200 200 200 200 200 200", private(302, 200)),
-    ("tasks_app:review", "GET", ""): row("302 200 200 200 200 200 200", private(302, 200)),
+    ("tasks_app:rate", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
+    ("tasks_app:geolocate", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
+    ("tasks_app:review", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
     ("tasks_app:api-task-next", "POST", "rating"): row("403 200 200 200 200 200 200", private(403, 200)),
     ("tasks_app:api-task-next", "POST", "review"): row("403 204 204 204 204 204 204", private(403, 204)),
     ("tasks_app:api-progress", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),

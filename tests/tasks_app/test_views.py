@@ -109,3 +109,42 @@ def test_the_rating_page_speaks_portuguese_french_and_spanish(crisis, volunteers
     for language, question in expected.items():
         html = client.get(f"/crises/{crisis.slug}/rate/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
         assert question in html, language
+
+
+class TestGuests:
+    def test_a_crisis_that_takes_anonymous_help_gives_a_visitor_a_guest_session_and_a_task(self, crisis, settings):
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        from geoloc_platform.crises.models import Crisis
+
+        Crisis.objects.filter(pk=crisis.pk).update(allow_anonymous=True)
+        queue(crisis, eases=(0.9,))
+        client = Client()
+        response = client.get(f"/crises/{crisis.slug}/geolocate/")
+        assert response.status_code == 200
+        guest = User.objects.get(username__startswith="guest-")
+        assert not guest.has_usable_password() and not guest.is_staff
+        assert int(client.session["_auth_user_id"]) == guest.pk
+        assert client.get(f"/crises/{crisis.slug}/geolocate/").status_code == 200  # the same guest resumes
+        assert User.objects.filter(username__startswith="guest-").count() == 1
+
+    def test_without_anonymous_help_a_visitor_is_sent_to_log_in_and_no_account_is_made(self, crisis):
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        response = Client().get(f"/crises/{crisis.slug}/rate/")
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+        assert not User.objects.filter(username__startswith="guest-").exists()
+
+    def test_guest_accounts_per_address_are_capped(self, crisis, settings):
+        from django.core.cache import cache
+        from django.test import Client
+
+        from geoloc_platform.crises.models import Crisis
+
+        cache.clear()
+        settings.GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR = 2
+        Crisis.objects.filter(pk=crisis.pk).update(allow_anonymous=True)
+        codes = [Client().get(f"/crises/{crisis.slug}/rate/").status_code for _ in range(3)]
+        assert codes[:2] != [429, 429] and codes[2] == 429
