@@ -10,18 +10,16 @@ restored it within the wait, the sweeper redoes the stuck image, which the issue
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from crawling.models import Media, Post
 from crawling.tasks import media_fetch, pipeline_sweep
 from tests.conftest import jpeg_bytes, make_crisis
-from tests.integration.conftest import ROOT, _database_url, wait_for
+from tests.integration.conftest import celery_process, process_stop, production_stack_required, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -42,43 +40,19 @@ def _originals(settings, media: Media) -> list[str]:
 
 
 def _start_worker(settings, log_path, name: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "DJANGO_SETTINGS_MODULE": "geoloc_platform.settings",
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
-        "PYTHONUNBUFFERED": "1",  # the test reads the log while the worker runs
-    }
-    command = [sys.executable, "-m", "celery", "-A", "geoloc_platform", "worker", "-Q", "cpu,gpu", "-c", "1"]
-    command += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info"]
-    command += ["-n", f"{name}-{os.getpid()}@%h"]
-    log = log_path.open("w")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(worker: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    try:
-        os.killpg(worker.pid, sig)
-        worker.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+    return celery_process(settings, log_path, name=name, env={"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S)})
 
 
 @pytest.fixture
 def stack(transactional_db, settings):
-    if not settings.CELERY_BROKER_URL or connection.vendor != "postgresql":
-        pytest.skip("needs CELERY_BROKER_URL (Redis) and DATABASE_URL (PostgreSQL): run on the production stack")
+    production_stack_required(settings)
     from geoloc_platform.celery import app
 
     app.control.purge()
     workers = []
     yield workers
     for worker in workers:
-        _stop(worker)
+        process_stop(worker)
 
 
 def test_the_same_message_delivered_twice_changes_nothing(celery_worker_process, tmp_path, settings):
