@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -187,6 +188,7 @@ class AnswerSubmitApi(APIView):
         feedback = serializers.CharField(allow_null=True)
         gold_lat = serializers.FloatField(allow_null=True)
         gold_lon = serializers.FloatField(allow_null=True)
+        others_url = serializers.CharField(help_text="How the other volunteers answered, now that you have.")
 
     KIND_FIELDS = {
         CrowdTask.Kind.RATING: ("difficulty",),
@@ -232,6 +234,7 @@ class AnswerSubmitApi(APIView):
             "feedback": services.gold_feedback(answer=answer),
             "gold_lat": gold.gold_lat if gold else None,  # shown after the answer, never before
             "gold_lon": gold.gold_lon if gold else None,
+            "others_url": reverse("tasks_app:api-answer-others", args=[answer.pk]),
         }
         return Response(self.OutputSerializer(output).data, status=status.HTTP_201_CREATED)
 
@@ -285,6 +288,36 @@ class LeaseSkipApi(APIView):
         serializer.is_valid(raise_exception=True)
         assignment = services.lease_skip(lease_id=lease_id, volunteer=request.user, **serializer.validated_data)
         return Response(LeaseStateSerializer(assignment).data)
+
+
+class AnswerOthersApi(APIView):
+    """How the other volunteers answered the image of one of your answers (only yours: independence first)."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AnswerOthersOutput"
+
+        kind = serializers.ChoiceField(choices=CrowdTask.Kind.choices)
+        total = serializers.IntegerField(help_text="Answers by other volunteers so far.")
+        difficulties = serializers.DictField(child=serializers.IntegerField(), help_text="Ratings: count per answer.")
+        pins = inline_serializer(
+            "OtherPin",
+            fields={
+                "distance_m": serializers.FloatField(allow_null=True, help_text="From your pin; null without one."),
+                "precision": serializers.CharField(),
+            },
+            many=True,
+        )
+        cannot = serializers.IntegerField(help_text="Geolocation: answers 'cannot geolocate'.")
+        verdicts = serializers.DictField(child=serializers.IntegerField(), help_text="Reviews: count per verdict.")
+
+    @extend_schema(operation_id="crowd_answer_others", responses={200: OutputSerializer, 404: ERROR})
+    def get(self, request, answer_id: int):
+        try:
+            others = selectors.answers_of_others(volunteer=request.user, answer_id=answer_id)
+        except Answer.DoesNotExist:
+            raise Http404("No such answer of yours.") from None
+        return Response(self.OutputSerializer(others).data)
 
 
 class ProgressApi(APIView):

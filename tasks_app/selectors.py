@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -198,6 +199,76 @@ def volunteer_progress(*, crisis: Crisis, volunteer: AbstractBaseUser) -> dict:
         "rank": entry.rank if entry else None,
         "rank_computed_at": entry.computed_at if entry else None,
     }
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class OtherPin:
+    distance_m: float | None  # from the volunteer's own pin; None when they placed none
+    precision: str
+
+
+@dataclass(frozen=True)
+class OthersAnswers:
+    """How the other volunteers answered an image, for a volunteer who has answered it (never before: independence).
+
+    Pins are given as distances from the volunteer's own pin, not as coordinates: seeing how far off the others are
+    is what helps, and a volunteer cannot collect exact locations by answering without looking.
+    """
+
+    kind: str
+    total: int
+    difficulties: dict[str, int] = field(default_factory=dict)
+    pins: list[OtherPin] = field(default_factory=list)
+    cannot: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+
+def answers_of_others(*, volunteer: AbstractBaseUser, answer_id: int) -> OthersAnswers:
+    """The other answers on the task of the volunteer's own answer ``answer_id``.
+
+    Raises ``Answer.DoesNotExist`` when the answer is not this volunteer's: only having answered opens the view.
+    """
+    own = Answer.objects.get(pk=answer_id, volunteer_id=volunteer.pk)
+    others = list(
+        Answer.objects.filter(task_id=own.task_id)
+        .exclude(volunteer_id=volunteer.pk)
+        .order_by("submitted_at", "pk")
+        .values("difficulty", "lat", "lon", "precision", "verdict")
+    )
+    has_own_pin = own.lat is not None and own.lon is not None
+    pins = [
+        OtherPin(
+            distance_m=round(haversine_m(own.lat, own.lon, row["lat"], row["lon"])) if has_own_pin else None,
+            precision=row["precision"],
+        )
+        for row in others
+        if row["lat"] is not None and row["lon"] is not None
+    ]
+    pins.sort(key=lambda pin: (pin.distance_m is None, pin.distance_m or 0))
+    return OthersAnswers(
+        kind=own.kind,
+        total=len(others),
+        difficulties=_counts(row["difficulty"] for row in others),
+        pins=pins,
+        cannot=sum(row["precision"] == Answer.Precision.CANNOT for row in others),
+        verdicts=_counts(row["verdict"] for row in others),
+    )
+
+
+def _counts(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        if value:
+            counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def crisis_queue_summary(*, crisis: Crisis) -> dict:

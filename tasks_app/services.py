@@ -379,13 +379,6 @@ def lease_skip(
     return assignment
 
 
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
-
-
 ANSWER_FIELDS = {
     CrowdTask.Kind.RATING: {"difficulty"},
     CrowdTask.Kind.GEOLOCATION: {
@@ -446,7 +439,7 @@ def answer_submit(
         time_on_task_s = elapsed  # the page's own clock counts only visible time; never trust more than the lease
     gold_error_m = None
     if task.is_gold and task.gold_lat is not None and fields.get("lat") is not None:
-        gold_error_m = _haversine_m(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon)
+        gold_error_m = selectors.haversine_m(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon)
     answer = Answer.objects.create(
         assignment=assignment,
         task=task,

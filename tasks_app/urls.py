@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/crises/<slug:slug>/progress/", apis.ProgressApi.as_view(), name="api-progress"),
     path("api/crises/<slug:slug>/places/", apis.PlaceSearchApi.as_view(), name="api-places"),
     path("api/answers/", apis.AnswerSubmitApi.as_view(), name="api-answer-submit"),
+    path("api/answers/<int:answer_id>/others/", apis.AnswerOthersApi.as_view(), name="api-answer-others"),
     path("api/leases/<int:lease_id>/heartbeat/", apis.LeaseHeartbeatApi.as_view(), name="api-lease-heartbeat"),
     path("api/leases/<int:lease_id>/skip/", apis.LeaseSkipApi.as_view(), name="api-lease-skip"),
 ]

@@ -42,8 +42,11 @@ def crisis_work(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "tasks_app/work.html", context)
 
 
-def js_messages() -> dict[str, str]:
-    """Texts the page's script shows, translated here so one catalogue serves templates and script."""
+def js_messages() -> dict:
+    """Texts the page's script shows, translated here so one catalogue serves templates and script.
+
+    ``{n}``, ``{distance}`` and ``{precision}`` are filled in by the script.
+    """
     return {
         "sending": _("Sending…"),
         "thanks": _("Thank you! Loading the next image…"),
@@ -59,6 +62,15 @@ def js_messages() -> dict[str, str]:
         "reference": _("Location to review"),
         "gold": _("The known location of this practice image"),
         "streetview": _("Street View at the pin"),
+        "others_first": _("You are the first to answer this image."),
+        "others_count": _("Other volunteers who answered so far: {n}"),
+        "others_pin": _("{distance} m from your pin ({precision})"),
+        "others_pin_no_own": _("a pin ({precision})"),
+        "others_cannot": _("could not geolocate it: {n}"),
+        "others_failed": _("Could not load the other answers."),
+        "difficulty": {value: str(label) for value, label in Answer.Difficulty.choices},
+        "precision": {value: str(label) for value, label in Answer.Precision.choices},
+        "verdict": {value: str(label) for value, label in Answer.Verdict.choices},
     }
 
 

@@ -83,6 +83,56 @@
     setTimeout(function () { window.location.reload(); }, delay || 0);
   }
 
+  // After an answer, and only then (independence), the volunteer may see how the others answered.
+  var showOthers = document.getElementById("show-others");
+  var othersPanel = document.getElementById("others-panel");
+  try { showOthers.checked = window.localStorage.getItem("crowd.showOthers") === "1"; } catch (e) { /* private mode */ }
+  showOthers.addEventListener("change", function () {
+    try { window.localStorage.setItem("crowd.showOthers", showOthers.checked ? "1" : "0"); } catch (e) { /* ignore */ }
+  });
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
+  }
+
+  function othersLines(others) {
+    var lines = [];
+    var counts = others.kind === "rating" ? others.difficulties : others.verdicts;
+    var labels = others.kind === "rating" ? msg.difficulty : msg.verdict;
+    Object.keys(counts).forEach(function (value) { lines.push((labels[value] || value) + ": " + counts[value]); });
+    others.pins.forEach(function (pin) {
+      var precision = msg.precision[pin.precision] || pin.precision;
+      lines.push(pin.distance_m === null
+        ? fill(msg.others_pin_no_own, {precision: precision})
+        : fill(msg.others_pin, {distance: Math.round(pin.distance_m).toLocaleString(), precision: precision}));
+    });
+    if (others.cannot) { lines.push(fill(msg.others_cannot, {n: others.cannot})); }
+    return lines;
+  }
+
+  function showOthersAnswers(url) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.json();
+    }).then(function (others) {
+      document.getElementById("others-summary").textContent =
+        others.total ? fill(msg.others_count, {n: others.total}) : msg.others_first;
+      var list = document.getElementById("others-list");
+      list.textContent = "";
+      othersLines(others).forEach(function (line) {
+        var item = document.createElement("li");
+        item.textContent = line;  // text only: nothing from the server is parsed as HTML
+        list.appendChild(item);
+      });
+    }, function () {
+      document.getElementById("others-summary").textContent = msg.others_failed;
+    }).then(function () {
+      othersPanel.hidden = false;
+      document.getElementById("others-next").focus();
+    });
+  }
+  document.getElementById("others-next").addEventListener("click", function () { next(0); });  // focused: Enter
+
   function submit(fields) {
     if (busy) { return Promise.resolve(null); }
     busy = true;
@@ -92,7 +142,10 @@
     say(msg.sending);
     return post(data.urls.answer, body).then(function (r) {
       if (r.status === 201) {
-        if (r.body.feedback) { say(r.body.feedback, "ok"); next(3000); } else { say(msg.thanks, "ok"); next(300); }
+        if (showOthers.checked) {
+          say(r.body.feedback || "", "ok");
+          showOthersAnswers(r.body.others_url);
+        } else if (r.body.feedback) { say(r.body.feedback, "ok"); next(3000); } else { say(msg.thanks, "ok"); next(300); }
         return r;
       }
       busy = false;

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from geoloc_platform.crises.services import crisis_transition
+from tasks_app import services
 from tasks_app.models import Answer, Assignment
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, make_crisis, make_user
@@ -88,3 +89,24 @@ def test_the_geolocation_page_fits_a_phone(page, crisis):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     screenshot(page, "volunteer_geolocation_page_phone")
+
+
+def test_after_answering_a_volunteer_may_see_how_others_answered(page, crisis):
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    for name, difficulty in (("bruno", "easy"), ("carla", "medium")):
+        answerer = make_user(name)
+        lease = services.lease_grant(crisis=crisis, volunteer=answerer, kind="rating")
+        services.answer_submit(volunteer=answerer, lease_id=lease.pk, kind="rating", difficulty=difficulty)
+    log_in(page, f"/crises/{crisis.slug}/rate/")
+    page.wait_for_function("document.getElementById('task-image').complete")
+    assert page.locator("#others-panel").is_hidden()  # nothing of the others before answering
+    page.get_by_label("After I answer, show how others answered").check()
+
+    page.keyboard.press("1")  # Easy
+    panel = page.get_by_role("region", name="How others answered")
+    panel.get_by_text("Other volunteers who answered so far: 2").wait_for()
+    assert panel.get_by_role("listitem").all_inner_texts() == ["Easy: 1", "Medium: 1"]
+    screenshot(page, "volunteer_rating_others_answers")
+    page.keyboard.press("Enter")  # the focused "Next image" button
+    page.get_by_text("Nothing left for you right now").wait_for()
+    assert Answer.objects.filter(media=image).count() == 3

@@ -10,7 +10,8 @@ gresp = global responder (Responders group), ocoord = coordinator of ``other_cri
 
 The world of each test: ``crisis`` is active with the visibility of the column; it has one queued image (rating and
 geolocation tasks), one published point with an image, and a geolocation lease held by another volunteer
-("owner"). ``{lease}`` is that lease (nobody else may touch it), ``{media}`` the published image.
+("owner"), who has also rated the image. ``{lease}`` is that lease (nobody else may touch it), ``{answer}`` that
+rating (nobody else may see the others' answers through it), ``{media}`` the published image.
 
 Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 204 nothing to do, 302 redirect
 (login page for anonymous visitors, or a redirect after the action), 400 input refused (so authorisation passed),
@@ -29,6 +30,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   tasks_app:api-places             GET      anon 403, others 200                           | anon 403, outsiders 404
   tasks_app:api-answer-submit      POST {}  anon 403, others 400                           | the same (no crisis yet)
   tasks_app:api-lease-heartbeat    POST     anon 403, others 403 (not their lease)         | the same
+  tasks_app:api-answer-others      GET      anon 403, others 404 (not their answer)        | the same
   tasks_app:api-lease-skip         POST     anon 403, others 403 (not their lease)         | the same
   mapping:map                      GET      all 200                                        | all 200
   mapping:media-image              GET      all 200 (public point, blurred copy)           | outsiders 404
@@ -97,6 +99,7 @@ MATRIX = {
     ("tasks_app:api-places", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),
     ("tasks_app:api-answer-submit", "POST", ""): row("403 400 400 400 400 400 400"),
     ("tasks_app:api-lease-heartbeat", "POST", ""): row("403 403 403 403 403 403 403"),
+    ("tasks_app:api-answer-others", "GET", ""): row("403 404 404 404 404 404 404"),
     ("tasks_app:api-lease-skip", "POST", ""): row("403 403 403 403 403 403 403"),
     ("mapping:map", "GET", ""): row(ALL_200),
     ("mapping:media-image", "GET", ""): row(ALL_200, private(404, 200)),
@@ -142,6 +145,7 @@ def test_every_url_has_a_row():
 class World:
     crisis: Crisis
     lease_id: int
+    answer_id: int
     media: Media
 
 
@@ -155,10 +159,12 @@ def build_world(people, visibility: str) -> World:
         from geoloc_platform.crises.models import CrisisMembership
 
         CrisisMembership.objects.create(crisis=crisis, user=owner, role=CrisisMembership.Role.RESPONDER)
+    rating = task_services.lease_grant(crisis=crisis, volunteer=owner, kind="rating")
+    answer = task_services.answer_submit(volunteer=owner, lease_id=rating.pk, kind="rating", difficulty="easy")
     lease = task_services.lease_grant(crisis=crisis, volunteer=owner, kind="geolocation")
     assert lease is not None
     media = make_point(crisis, lat=-30.03, lon=-51.22, with_image=True)
-    return World(crisis=crisis, lease_id=lease.pk, media=media)
+    return World(crisis=crisis, lease_id=lease.pk, answer_id=answer.pk, media=media)
 
 
 def client_for(people, role: str, **options) -> Client:
@@ -181,6 +187,7 @@ def call(client: Client, world: World, name: str, method: str, extra: str):
         "tasks_app:api-places": [slug],
         "tasks_app:api-lease-heartbeat": [world.lease_id],
         "tasks_app:api-lease-skip": [world.lease_id],
+        "tasks_app:api-answer-others": [world.answer_id],
         "mapping:media-image": [world.media.pk],
         "mapping:crisis-map": [slug],
         "mapping:dashboard": [slug],

@@ -245,6 +245,57 @@ class TestLeaseApis:
         assert response.json()[0]["name"].startswith("Porto Alegre")
 
 
+class TestAnswerOthersApi:
+    """Independence first: the others' answers open up to a volunteer only through their own answer."""
+
+    def answer(self, client, crisis, kind, **fields) -> dict:
+        lease = client.post(f"/api/crises/{crisis.slug}/tasks/next/", {"kind": kind}, content_type="application/json")
+        assert lease.status_code == 200, lease.content
+        response = post_answer(client, lease_id=lease.json()["lease_id"], kind=kind, **fields)
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def test_after_answering_a_volunteer_sees_the_others_pins_as_distances_from_theirs(self, crisis, volunteers):
+        queue(crisis, eases=(0.9,))
+        first, second, third = (client_for(v) for v in volunteers[:3])
+        self.answer(first, crisis, GEO, lat=-29.9178, lon=-51.1839, precision="high")
+        self.answer(second, crisis, GEO, precision="cannot")
+        mine = self.answer(third, crisis, GEO, lat=-29.9178, lon=-51.1849, precision="medium")
+
+        others = third.get(mine["others_url"]).json()
+
+        assert others["total"] == 2 and others["cannot"] == 1
+        (pin,) = others["pins"]
+        assert pin["precision"] == "high" and pin["distance_m"] == pytest.approx(96, abs=2)  # 0.001 deg of lon
+        assert "lat" not in pin and "lon" not in pin  # no coordinates to collect by answering blind
+
+    def test_ratings_are_counted_per_answer_and_the_first_answer_sees_nobody(self, crisis, volunteers):
+        queue(crisis, eases=(0.9,), kinds=("rating",))
+        clients = [client_for(v) for v in volunteers[:3]]
+        first = self.answer(clients[0], crisis, "rating", difficulty="easy")
+        assert clients[0].get(first["others_url"]).json()["total"] == 0
+        self.answer(clients[1], crisis, "rating", difficulty="easy")
+        mine = self.answer(clients[2], crisis, "rating", difficulty="medium")
+
+        others = clients[2].get(mine["others_url"]).json()
+
+        assert others == {
+            "kind": "rating",
+            "total": 2,
+            "difficulties": {"easy": 2},
+            "pins": [],
+            "cannot": 0,
+            "verdicts": {},
+        }
+
+    def test_someone_elses_answer_opens_nothing(self, crisis, volunteers):
+        queue(crisis, eases=(0.9,))
+        mine = self.answer(client_for(volunteers[0]), crisis, GEO, lat=-29.9, lon=-51.1, precision="low")
+        onlooker = client_for(volunteers[1])  # has not answered this image
+        assert onlooker.get(mine["others_url"]).status_code == 404
+        assert Client().get(mine["others_url"]).status_code in (401, 403)
+
+
 def test_the_openapi_schema_of_the_crowd_api_generates_without_warnings(tmp_path):
     call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yaml"))
     schema = (tmp_path / "schema.yaml").read_text()
