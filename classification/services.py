@@ -117,6 +117,7 @@ def crisis_context(*, crisis: Crisis) -> CrisisContext:
         area_geojson=crisis.affected_area,
         hashtags=crisis.hashtags or [],
         keywords=keywords,
+        languages=crisis.languages or [],
     )
 
 

@@ -9,6 +9,7 @@ places a coordinator adds are found too) and pickled to disk under a fingerprint
 it tokenises about a million names.
 """
 
+import hashlib
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ from classification.geolocation.geo import haversine_km
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = 4  # bump when the pickled layout or the tokenisation changes
+INDEX_FORMAT = 5  # bump when the pickled layout or the tokenisation changes
 
 # Kinds, stored in Place.kind; the order is from broad to specific.
 CONTINENT, COUNTRY, ADMIN1, CITY, LOCAL = "continent", "country", "admin1", "city", "local"
@@ -175,10 +176,12 @@ class PlaceRecord:
 class GazetteerIndex:
     """Names -> places. ``lookup(key)`` gives ``(place, is_primary_name)`` pairs for a normalised name key."""
 
-    def __init__(self, places: list[PlaceRecord], names: dict[str, tuple[int, ...]], common: dict[str, float]):
+    def __init__(
+        self, places: list[PlaceRecord], names: dict[str, tuple[int, ...]], common: dict[str, dict[str, float]]
+    ):
         self.places = places
         self.names = names  # key -> encoded (position << 1 | is_primary)
-        self.common = common  # one-word keys that are also common words -> Zipf frequency in English
+        self.common = common  # one-word keys that are also common words -> {language: Zipf frequency}
         lengths: dict[str, set[int]] = {}
         for key in names:
             lengths.setdefault(key.split(" ", 1)[0], set()).add(key.count(" ") + 1)
@@ -234,20 +237,34 @@ class GazetteerIndex:
 COMMON_WORD_MIN_ZIPF = 3.5
 
 
-def common_word_levels(names: Iterable[str]) -> dict[str, float]:
-    """Zipf frequency (wordfreq, English) of one-word names that are also ordinary words ("note", "paradise").
+def common_word_levels(names: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Zipf frequency per language of one-word names that are also ordinary words in that language.
 
+    "note" and "church" are towns and English words; "ponte" (bridge) and "casa" (house) are towns and Portuguese
+    words. Every language wordfreq knows is read, and the resolver looks at the crisis's languages only.
     wordfreq is optional: without it only the curated list of the recogniser guards against common words.
     """
     try:
-        from wordfreq import zipf_frequency
+        from wordfreq import available_languages, get_frequency_list
     except ImportError:
         logger.warning("wordfreq is not installed: common-word names are guarded by the curated list only")
         return {}
-    levels = {}
-    for key in names:
-        if " " not in key and key.isalpha():
-            level = zipf_frequency(key, "en")
-            if level >= COMMON_WORD_MIN_ZIPF:
-                levels[key] = level
+    one_word = {key for key in names if " " not in key and key.isalpha()}
+    digest = hashlib.sha256("\n".join(sorted(one_word)).encode()).hexdigest()
+    if _last_common_levels[0] == digest:  # reading every language's list takes seconds: once per name set
+        return _last_common_levels[1]
+    # wordfreq's lists are buckets of words, bucket i holding the words at -i centibels (Zipf 9 - i / 100),
+    # so the common words are the first buckets. The lists are cached by wordfreq: cleared after each language,
+    # or all of them would stay resident (about 1 GB).
+    last_bucket = round((9 - COMMON_WORD_MIN_ZIPF) * 100)
+    levels: dict[str, dict[str, float]] = {}
+    for language in sorted(available_languages("best")):
+        for index, bucket in enumerate(get_frequency_list(language, "best")[: last_bucket + 1]):
+            for key in one_word.intersection(bucket):
+                levels.setdefault(key, {})[language] = round(9 - index / 100, 2)
+        get_frequency_list.cache_clear()
+    _last_common_levels[:] = [digest, levels]
     return levels
+
+
+_last_common_levels: list = [None, {}]

@@ -51,6 +51,7 @@ class CrisisContext:
     stop_keys: frozenset[str]
     fallback: tuple[float, float, float]  # lat, lon, radius_km
     fallback_label: str
+    languages: frozenset[str] = frozenset({"en"})  # whose common words guard small towns (English always)
 
 
 @dataclass
@@ -100,18 +101,24 @@ def _near(a: PlaceRecord, b: PlaceRecord) -> bool:
     return haversine_km(a.lat, a.lon, b.lat, b.lon) <= a.radius_km + b.radius_km
 
 
+def common_word_level(levels: dict[str, float] | None, languages: frozenset[str]) -> float:
+    """How ordinary a word the name is in the crisis's languages (highest Zipf frequency; 0 when it is not)."""
+    return max((level for language, level in (levels or {}).items() if language in languages), default=0.0)
+
+
 def score_mentions(
-    mentions: list[Mention], context: CrisisContext, *, common: dict[str, float] | None = None
+    mentions: list[Mention], context: CrisisContext, *, common: dict[str, dict[str, float]] | None = None
 ) -> list[list[Scored]]:
     """Top candidates of each gazetteer mention, best first (two passes: the second adds consistency).
 
-    ``common`` maps names that are also ordinary words to their frequency: such a name counts as a small town
-    only with support from the crisis prior ("Paradise" during the Camp Fire, never "Note" or "Church").
+    ``common`` maps names that are also ordinary words to their frequency per language: in the crisis's languages
+    such a name counts as a small town only with support from the crisis prior ("Paradise" during the Camp Fire,
+    never "Note" or "Church"; "Ponte" in a Portuguese post is a bridge, not the Italian village).
     """
     common = common or {}
     first_pass: list[list[Scored]] = []
     for mention in mentions:
-        level = common.get(mention.key, 0.0)
+        level = common_word_level(common.get(mention.key), context.languages)
         has_container = any(place.kind in (COUNTRY, ADMIN1) for place, _ in mention.candidates)
         scored = []
         for place, is_primary in mention.candidates:
@@ -173,8 +180,10 @@ class GeoLocator:
         area_geojson: dict | None = None,
         hashtags: list[str] = (),
         keywords: list[str] = (),
+        languages: list[str] = (),
     ) -> CrisisContext:
         countries = frozenset(code.upper() for code in countries)
+        spoken = frozenset({"en", *(code.split("-")[0].lower() for code in languages)})
         area = Area.from_geojson(area_geojson)
 
         def is_crisis_place(key: str) -> bool:
@@ -189,7 +198,7 @@ class GeoLocator:
             fallback, label = (*area.centre, area.radius_km), "crisis_area"
         else:
             fallback, label = self._countries_fallback(countries)
-        return CrisisContext(name, countries, area, stop_keys, fallback, label)
+        return CrisisContext(name, countries, area, stop_keys, fallback, label, spoken)
 
     def _countries_fallback(self, countries: frozenset[str]) -> tuple[tuple[float, float, float], str]:
         places = [p for p in self.index.places if p.kind == COUNTRY and p.country_code in countries]

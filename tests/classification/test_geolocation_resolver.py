@@ -2,9 +2,11 @@
 
 import pytest
 
+from classification.geolocation.gazetteer import GazetteerIndex
 from classification.geolocation.geo import haversine_km
-from classification.geolocation.recognizer import SourceText
-from tests.classification.geo_fixtures import HARVEY_AREA, tiny_locator
+from classification.geolocation.recognizer import Recognizer, SourceText
+from classification.geolocation.resolver import GeoLocator
+from tests.classification.geo_fixtures import HARVEY_AREA, place_rows, tiny_locator
 from tests.conftest import SQUARE_AREA
 
 
@@ -131,3 +133,27 @@ class TestGeocoding:
 
         result = locator.locate(post("Main Street flooded in Houston"), harvey, geocode=geocode)
         assert result.method == "gazetteer" and result.candidates[0]["name"] == "Houston"
+
+
+class TestCommonWords:
+    """A small town named like an ordinary word of the crisis's languages needs the crisis prior's support."""
+
+    @pytest.fixture(scope="class")
+    def with_ponte(self):
+        rows = [*place_rows(), (99, "city", "Ponte", [], "IT", 41.2167, 14.7, 2_600, 3.0)]
+        key = Recognizer(GazetteerIndex([], {}, {})).name_key
+        return GeoLocator(Recognizer(GazetteerIndex.build(rows, name_key=key)))
+
+    def context(self, locator, languages):
+        return locator.context(name="Enchente", countries=["BR"], area_geojson=SQUARE_AREA, languages=languages)
+
+    def names(self, locator, languages) -> list[str]:
+        result = locator.locate(post("Ponte caiu com a enchente"), self.context(locator, languages))
+        assert result.is_fallback and result.method == "crisis_area"  # the village is outside the crisis anyway
+        return [candidate["name"] for candidate in result.candidates]
+
+    def test_a_portuguese_word_is_no_candidate_in_a_portuguese_crisis(self, with_ponte):
+        assert "Ponte" not in self.names(with_ponte, ["pt"])
+
+    def test_the_same_name_is_a_candidate_where_it_is_no_word_of_the_crisis_languages(self, with_ponte):
+        assert "Ponte" in self.names(with_ponte, ["en"])
