@@ -1,9 +1,25 @@
 """One family of refusals with stable codes, rendered by one handler (see README, "Error codes")."""
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+# A connection the database cut (restart, failover, pg_terminate_backend) or refused: the request is answered 503
+# with Retry-After instead of 500, and the next request reconnects (CONN_HEALTH_CHECKS). A transaction cut short
+# is rolled back with its connection, so nothing is half written; a retry of work that did commit gets the
+# endpoint's own refusal (e.g. ``already_answered``).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = {
+    "code": "database_unavailable",
+    "detail": "The database is unavailable for a moment: please try again.",
+}
 
 
 class PlatformError(Exception):
@@ -31,9 +47,18 @@ class NotAllowed(PlatformError):
 
 def api_exception_handler(exc, context):
     """Every API error as ``{"code", "detail"}``: PlatformError with its own code and status; invalid input as
-    ``invalid_input`` with the per-field messages under ``errors``; DRF's other errors keep their status."""
+    ``invalid_input`` with the per-field messages under ``errors``; a lost database connection as 503
+    ``database_unavailable`` with Retry-After; DRF's other errors keep their status."""
     if isinstance(exc, PlatformError):
         return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        request = context.get("request")
+        logger.error("database unavailable: %s %s", request.method, request.path, exc_info=exc)
+        return Response(
+            DATABASE_UNAVAILABLE,
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     response = exception_handler(exc, context)
     if response is None:
         return None

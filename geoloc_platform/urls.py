@@ -23,5 +23,8 @@ if settings.SERVE_MEDIA:
         re_path(r"^media/(?P<path>media/.*)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media")
     )
 
+# A lost database connection answers 503 with Retry-After instead of 500 (geoloc_platform/views.py).
+handler500 = "geoloc_platform.views.server_error"
+
 admin.site.site_header = "Disaster image geolocation"
 admin.site.site_title = "Geolocation admin"
