@@ -419,7 +419,9 @@ def answer_submit(
         raise AlreadyAnswered("You already answered this task.")
     if assignment.state == Assignment.State.SKIPPED:
         raise LeaseClosed("You skipped this task.")
-    task = CrowdTask.objects.select_for_update().select_related("media").get(pk=assignment.task_id)
+    # The task row only: consensus locks the image row, then this task's (to retire it); locking the image here
+    # too would deadlock a late answer against the consensus run of the answer that just filled the task.
+    task = CrowdTask.objects.select_for_update(of=("self",)).select_related("media").get(pk=assignment.task_id)
     if task.kind != kind:
         raise WrongAnswerKind(f"This lease is for a {task.kind} task, not {kind}.")
     unexpected = set(fields) - ANSWER_FIELDS[kind]
