@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from classification import services
+from classification.errors import TooFewRelevanceLabels
 from classification.models import (
     FilteredMedia,
     GeocodeCacheEntry,
@@ -17,6 +18,26 @@ from classification.models import (
 from classification.tasks import difficulty_train as difficulty_train_task
 from crawling.models import Media
 from geoloc_platform.crises.selectors import crisis_list_coordinated
+
+
+def train_relevance_or_explain(model_admin: admin.ModelAdmin, request: HttpRequest, *, crisis_id: int | None) -> None:
+    scope = f"crisis {crisis_id}" if crisis_id else "every crisis"
+    try:
+        services.relevance_train_request(crisis_id=crisis_id, user_id=request.user.pk)
+    except TooFewRelevanceLabels as refusal:
+        model_admin.message_user(request, f"Relevance classifier for {scope}: {refusal.message}", messages.WARNING)
+        return
+    model_admin.message_user(
+        request, f"Relevance classifier for {scope}: training started on a worker; see Model versions."
+    )
+
+
+def metric_with_interval(figure: dict) -> str:
+    if figure.get("value") is None:
+        return "-"
+    if figure.get("low") is None:
+        return f"{figure['value']:.3f}"
+    return f"{figure['value']:.3f} [{figure['low']:.2f}, {figure['high']:.2f}]"
 
 
 class CoordinatedCrisisMixin:
@@ -33,14 +54,19 @@ class CoordinatedCrisisMixin:
 class FilteredMediaAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
     """Images the relevance filter dropped: nothing is deleted, a coordinator can put any back."""
 
-    list_display = ["__str__", "crisis", "reject_reason", "width", "height", "stage_changed_at"]
+    list_display = ["__str__", "crisis", "reject_reason", "irrelevance_score", "width", "height", "stage_changed_at"]
     list_filter = ["crisis", "reject_reason"]
     search_fields = ["post__text", "alt_text"]
     readonly_fields = [f.name for f in Media._meta.fields]
-    actions = ["restore", "confirm_irrelevant"]
+    actions = ["restore", "confirm_irrelevant", "train_relevance_model"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).filter(stage=Media.Stage.IRRELEVANT)
+        return super().get_queryset(request).filter(stage=Media.Stage.IRRELEVANT).select_related("relevance")
+
+    @admin.display(description="p(not relevant)")
+    def irrelevance_score(self, media: Media) -> str:
+        relevance = getattr(media, "relevance", None)
+        return f"{relevance.score:.2f}" if relevance is not None else "-"
 
     # Coordinators hold the crawling app's view_media (the Coordinators group is defined in accounts): seeing
     # images of their crises is what this page needs; the restore itself is a service with its own claim.
@@ -74,6 +100,11 @@ class FilteredMediaAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
                 media_id=media_id, relevant=False, source=RelevanceLabel.Source.CONFIRM, user=request.user
             )
         self.message_user(request, f"Confirmed {queryset.count()} images as not relevant.")
+
+    @admin.action(description="Train a relevance classifier on the labels of the selected images' crises")
+    def train_relevance_model(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for crisis_id in set(queryset.values_list("crisis_id", flat=True)):
+            train_relevance_or_explain(self, request, crisis_id=crisis_id)
 
 
 @admin.register(PostGeolocation)
@@ -120,15 +151,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     list_display = [
         "name",
+        "purpose",
         "crisis",
         "backbone",
         "weights_origin",
         "accuracy",
+        "precision",
         "consensus_labels",
         "is_active",
         "created_at",
     ]
-    list_filter = ["is_active", "crisis", "backbone"]
+    list_filter = ["purpose", "is_active", "crisis", "backbone"]
     readonly_fields = ["curves_image", *[f.name for f in ModelVersion._meta.fields]]
     actions = ["activate", "train_new_version"]
 
@@ -137,12 +170,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="accuracy [95% CI]")
     def accuracy(self, version: ModelVersion) -> str:
-        figure = version.metrics.get("accuracy") or {}
-        if figure.get("value") is None:
-            return "-"
-        if figure.get("low") is None:
-            return f"{figure['value']:.3f}"
-        return f"{figure['value']:.3f} [{figure['low']:.2f}, {figure['high']:.2f}]"
+        return metric_with_interval(version.metrics.get("accuracy") or {})
+
+    # The positive class is "easy" for difficulty and "not_relevant" for relevance: there, the drop's precision,
+    # the figure to read before activating (a wrong drop hides a disaster photo from the crowd).
+    @admin.display(description="precision of easy / of a drop [95% CI]")
+    def precision(self, version: ModelVersion) -> str:
+        return metric_with_interval(version.metrics.get("precision") or {})
 
     @admin.display(description="training curves")
     def curves_image(self, version: ModelVersion) -> str:
@@ -150,7 +184,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<img src="{}" alt="training curves" style="max-width: 900px">', version.curves.url)
 
-    @admin.action(description="Activate the selected version (re-scores the queue)")
+    @admin.action(description="Activate the selected version (difficulty: re-scores the queue)")
     def activate(self, request, queryset) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.WARNING)
@@ -158,10 +192,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
         version = queryset.first()
         rescored = services.model_version_activate(version=version)
         warning = " It was trained from RANDOM weights." if version.is_random_init else ""
-        self.message_user(request, f"{version.name} is active; re-scoring {rescored} queued images.{warning}")
+        if version.purpose == ModelVersion.Purpose.RELEVANCE:
+            done = "it judges the images that reach the relevance filter from now on"
+        else:
+            done = f"re-scoring {rescored} queued images"
+        self.message_user(request, f"{version.name} is active; {done}.{warning}")
 
-    @admin.action(description="Train a new version on the selected versions' scope (a Celery job)")
+    @admin.action(description="Train a new version on the selected versions' purpose and scope (a Celery job)")
     def train_new_version(self, request, queryset) -> None:
-        for crisis_id in set(queryset.values_list("crisis_id", flat=True)):
-            difficulty_train_task.delay(crisis_id=crisis_id, user_id=request.user.pk)
-        self.message_user(request, "Training started on a worker; the new version appears here when it ends.")
+        for purpose, crisis_id in set(queryset.values_list("purpose", "crisis_id")):
+            if purpose == ModelVersion.Purpose.RELEVANCE:
+                train_relevance_or_explain(self, request, crisis_id=crisis_id)
+            else:
+                difficulty_train_task.delay(crisis_id=crisis_id, user_id=request.user.pk)
+                self.message_user(request, "Training started on a worker; the new version appears here when it ends.")

@@ -102,6 +102,14 @@ class MediaRelevance(models.Model):
     score = models.FloatField(default=0.0, help_text=_("Estimated probability that the image is irrelevant."))
     details = models.JSONField(default=dict, blank=True)
     ocr_text = models.TextField(blank=True)
+    model_version = models.ForeignKey(
+        "ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="relevance_decisions",
+        help_text=_("The relevance classifier that scored the image; empty: the rules alone decided."),
+    )
     decided_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -127,6 +135,12 @@ class RelevanceLabel(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["source", "created_at"])]
+        constraints = [
+            # The crowd's label follows its rating consensus, which changes as answers arrive: one row, updated.
+            models.UniqueConstraint(
+                fields=["media"], condition=Q(source="crowd"), name="one_crowd_relevance_label_per_image"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Image {self.media_id}: {'relevant' if self.relevant else 'not relevant'} ({self.source})"
@@ -142,9 +156,14 @@ class FilteredMedia(Media):
 
 
 class ModelVersion(models.Model):
-    """A trained difficulty classifier: its settings, data, figures and checkpoint. One is active per scope."""
+    """A trained image classifier: its settings, data, figures and checkpoint. One is active per purpose and scope."""
+
+    class Purpose(models.TextChoices):
+        DIFFICULTY = "difficulty", _("Difficulty (orders the crowd's work)")
+        RELEVANCE = "relevance", _("Relevance (filters images before the crowd)")
 
     name = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.DIFFICULTY)
     crisis = models.ForeignKey(
         Crisis,
         null=True,
@@ -167,7 +186,9 @@ class ModelVersion(models.Model):
     history = models.JSONField(default=dict, help_text="Loss and accuracy per epoch; the unfreeze point.")
     checkpoint = models.CharField(max_length=500, help_text="Path of the checkpoint file.")
     curves = models.ImageField(upload_to="models/", blank=True)
-    consensus_labels = models.PositiveIntegerField(default=0, help_text="Consensus labels available at training.")
+    consensus_labels = models.PositiveIntegerField(
+        default=0, help_text="Labels available at training: consensus ratings, or relevance labels."
+    )
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -179,15 +200,19 @@ class ModelVersion(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["crisis"], condition=Q(is_active=True, crisis__isnull=False), name="one_active_model_per_crisis"
+                fields=["purpose", "crisis"],
+                condition=Q(is_active=True, crisis__isnull=False),
+                name="one_active_model_per_purpose_and_crisis",
             ),
             models.UniqueConstraint(
-                fields=["is_active"], condition=Q(is_active=True, crisis__isnull=True), name="one_active_global_model"
+                fields=["purpose"],
+                condition=Q(is_active=True, crisis__isnull=True),
+                name="one_active_global_model_per_purpose",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.backbone}{', active' if self.is_active else ''})"
+        return f"{self.name} ({self.purpose}, {self.backbone}{', active' if self.is_active else ''})"
 
     @property
     def is_random_init(self) -> bool:

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from classification.models import MediaRelevance, PostGeolocation, RelevanceLabel
+from classification.models import MediaRelevance, ModelVersion, PostGeolocation, RelevanceLabel
 from crawling.models import Media, Post
 
 
@@ -35,6 +35,36 @@ def relevance_training_labels(*, crisis_id: int | None = None) -> QuerySet[Relev
     return queryset
 
 
+def relevance_verdicts(*, crisis_id: int | None = None) -> list[RelevanceLabel]:
+    """One label per labelled image, the one training believes: a coordinator's latest restore or confirmation
+    wins over the crowd's label (coordinators judge the image itself, the crowd only rated it), else the crowd's."""
+    chosen: dict[int, RelevanceLabel] = {}
+    for label in relevance_training_labels(crisis_id=crisis_id).iterator(chunk_size=2000):
+        held = chosen.get(label.media_id)
+        if held is None or label.source != RelevanceLabel.Source.CROWD or held.source == RelevanceLabel.Source.CROWD:
+            chosen[label.media_id] = label  # ordered by time: a later label of the same rank replaces an earlier one
+    return list(chosen.values())
+
+
+def crowd_relevance_verdicts(*, crisis_id: int | None = None) -> dict[int, bool]:
+    """Per image the crowd rated: False when its rating consensus is "not relevant", True for any other rating."""
+    # consensus.selectors.training_labels() leaves the "not relevant" rows out (the difficulty classifier never
+    # trains on them); here they are the point, so this reads the consensus table itself, read-only.
+    from consensus.models import RatingConsensus
+
+    rows = RatingConsensus.objects.all()
+    if crisis_id is not None:
+        rows = rows.filter(crisis_id=crisis_id)
+    return {media_id: label != "not_relevant" for media_id, label in rows.values_list("media_id", "label")}
+
+
+def media_relevance_probabilities(*, media_ids: list[int]) -> dict[int, float]:
+    """p(relevant) of the images among ``media_ids`` that the relevance classifier scored (the scheduler's term)."""
+    # A restored image was dropped: the coordinator overruled that score, so it gets no relevance term of its own.
+    rows = MediaRelevance.objects.filter(media_id__in=media_ids, model_version__isnull=False, dropped=False)
+    return {media_id: 1.0 - score for media_id, score in rows.values_list("media_id", "score")}
+
+
 def post_text_sources(*, post: Post, alt_weight: float, ocr_weight: float) -> list:
     """The texts of a post for geolocation: its text, its images' alt texts and OCR text, with weights."""
     from classification.geolocation.recognizer import SourceText
@@ -49,11 +79,10 @@ def post_text_sources(*, post: Post, alt_weight: float, ocr_weight: float) -> li
     return sources
 
 
-def model_version_active(*, crisis_id: int | None):
-    """The version that scores a crisis's images: its own active one, else the global active one, else None."""
-    from classification.models import ModelVersion
-
-    active = ModelVersion.objects.filter(is_active=True)
+def model_version_active(*, crisis_id: int | None, purpose: str = ModelVersion.Purpose.DIFFICULTY):
+    """The version of ``purpose`` that scores a crisis's images: its own active one, else the global active one,
+    else None."""
+    active = ModelVersion.objects.filter(is_active=True, purpose=purpose)
     if crisis_id is not None:
         own = active.filter(crisis_id=crisis_id).first()
         if own is not None:

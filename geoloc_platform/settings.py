@@ -350,6 +350,21 @@ RELEVANCE_MIN_SIDE_PX = env.int("RELEVANCE_MIN_SIDE_PX", default=100)
 RELEVANCE_MAX_ASPECT_RATIO = env.float("RELEVANCE_MAX_ASPECT_RATIO", default=3.0)
 RELEVANCE_MAX_TEXT_AREA = env.float("RELEVANCE_MAX_TEXT_AREA", default=0.20)
 RELEVANCE_MAX_FLAT_FRACTION = env.float("RELEVANCE_MAX_FLAT_FRACTION", default=0.70)
+# The relevance classifier (classification README): trained by train_relevance on people's relevance labels, it
+# judges what the rules kept, on the cpu queue. A small backbone: it sees every image that reaches the filter.
+RELEVANCE_BACKBONE = env.str("RELEVANCE_BACKBONE", default="tf_efficientnet_lite0")
+RELEVANCE_WEIGHTS_PATH = env.str("RELEVANCE_WEIGHTS_PATH", default="")  # local timm state dict, when offline
+RELEVANCE_IMAGE_SIZE = env.int("RELEVANCE_IMAGE_SIZE", default=0)  # 0: the backbone's (224 for Lite0)
+RELEVANCE_DROP_THRESHOLD = env.float("RELEVANCE_DROP_THRESHOLD", default=0.9)  # p(not relevant) to drop: keep-leaning
+RELEVANCE_MIN_LABELS = env.int("RELEVANCE_MIN_LABELS", default=100)  # labelled images before training is allowed
+RELEVANCE_MIN_LABELS_PER_CLASS = env.int("RELEVANCE_MIN_LABELS_PER_CLASS", default=20)
+RELEVANCE_DEVICE = env.str("RELEVANCE_DEVICE", default="cpu")  # training and scoring; "auto": CUDA when available
+RELEVANCE_TORCH_THREADS = env.int("RELEVANCE_TORCH_THREADS", default=1)  # per worker process; 0: torch's default
+RELEVANCE_RETRAIN_MIN_NEW_LABELS = env.int("RELEVANCE_RETRAIN_MIN_NEW_LABELS", default=0)  # 0: never automatic
+CELERY_BEAT_SCHEDULE["relevance-retrain-due"] = {  # also brings the crowd's relevance labels up to date
+    "task": "classification.tasks.relevance_retrain_due",
+    "schedule": timedelta(hours=1),
+}
 
 # --- Mapping and privacy ------------------------------------------------------------------------
 # mapping (README "Settings"): public coarsening and delay, blurring, retention, export limits, dashboard.

@@ -90,12 +90,15 @@ def experiment_run(
     config: TrainConfig,
     rotation_degrees: float = 15.0,
     bootstrap_samples: int = 1000,
+    split: Split | None = None,
     log: Callable[[str], None] = logger.info,
 ) -> Experiment:
+    """``split``: the caller's own split of ``labelled.rows`` (e.g. an evaluation's held-out images as the test
+    split); default: 70/20/10 by duplicate group."""
     if len(labelled.class_names) < 2:
         raise ValueError(f"Need at least two classes, found {list(labelled.class_names)}")
     log(f"labels: {labelled.label_counts()}  excluded: {labelled.excluded or 'none'}")
-    split = split_by_group(labelled.rows, fractions=SplitFractions(), seed=config.seed)
+    split = split or split_by_group(labelled.rows, fractions=SplitFractions(), seed=config.seed)
     log(f"split by duplicate group (seed {split.seed}): {split.to_dict()['sizes']}")
     num_classes = len(labelled.class_names)
     torch.manual_seed(config.seed)  # the new head's initial weights: the same data and settings, the same run

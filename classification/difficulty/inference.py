@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from classification.difficulty.backbones import BackboneInfo
@@ -42,10 +43,18 @@ class ScoringResult:
         }
 
 
+def _image_rgb(item: str | Path | Image.Image) -> Image.Image:
+    return item.convert("RGB") if isinstance(item, Image.Image) else image_open(item)
+
+
+def _image_name(item: str | Path | Image.Image) -> str:
+    return getattr(item, "filename", "") if isinstance(item, Image.Image) else str(item)
+
+
 @torch.inference_mode()
 def images_score(
     model: nn.Module,
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path | Image.Image],
     *,
     info: BackboneInfo,
     class_names: Sequence[str],
@@ -53,6 +62,9 @@ def images_score(
     device: str = "auto",
 ) -> ScoringResult:
     """Class probabilities for each image, ``batch_size`` images per forward pass, in the order of ``paths``.
+
+    ``paths`` may also hold decoded PIL images, so a caller that has already opened an image (the relevance
+    step) does not decode it twice.
 
     Idempotent: the model runs in eval mode under inference mode (no dropout, no batch-norm updates) and its
     previous train/eval mode is restored, so the same paths always give the same probabilities. The model is moved
@@ -70,16 +82,16 @@ def images_score(
     scores, batches = [], 0
     try:
         for start in range(0, len(paths), batch_size):
-            chunk = [str(p) for p in paths[start : start + batch_size]]
-            images = torch.stack([transform(image_open(p)) for p in chunk]).to(target, non_blocking=True)
+            chunk = paths[start : start + batch_size]
+            images = torch.stack([transform(_image_rgb(item)) for item in chunk]).to(target, non_blocking=True)
             if target.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast_context(target):
                 logits = model(images)
             probabilities = torch.softmax(logits.float(), dim=1).cpu().tolist()
             batches += 1
-            for path, row in zip(chunk, probabilities, strict=True):
-                scores.append(ImageScore(path, row, class_names[int(np.argmax(row))]))
+            for item, row in zip(chunk, probabilities, strict=True):
+                scores.append(ImageScore(_image_name(item), row, class_names[int(np.argmax(row))]))
     finally:
         model.train(was_training)
     return ScoringResult(list(class_names), scores, batch_size, batches)
@@ -98,7 +110,9 @@ class DifficultyClassifier:
         model, checkpoint = checkpoint_load(path, device=str(device_resolve(device)))
         return cls(model, info=checkpoint.info, class_names=checkpoint.class_names)
 
-    def score(self, paths: Sequence[str | Path], *, batch_size: int = 32, device: str = "auto") -> ScoringResult:
+    def score(
+        self, paths: Sequence[str | Path | Image.Image], *, batch_size: int = 32, device: str = "auto"
+    ) -> ScoringResult:
         return images_score(
             self.model, paths, info=self.info, class_names=self.class_names, batch_size=batch_size, device=device
         )

@@ -21,6 +21,10 @@ PLACEHOLDER_URL = re.compile(
 )
 
 
+# Recorded as the rule when the image classifier (relevance/classifier.py) drops an image the rules kept.
+CLASSIFIER_RULE = "classifier"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     min_side_px: int = 100
@@ -32,7 +36,7 @@ class Thresholds:
 @dataclass
 class Verdict:
     drop: bool
-    rule: str = ""  # placeholder, blank, tiny, banner, mostly_text, graphic
+    rule: str = ""  # placeholder, blank, tiny, banner, mostly_text, graphic; CLASSIFIER_RULE after the classifier
     score: float = 0.0  # rough probability that the image is irrelevant
     details: dict = field(default_factory=dict)
     ocr_text: str = ""

@@ -1,16 +1,15 @@
 """Train and evaluate the difficulty classifier on a labelled image folder; print test metrics with 95% CIs."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from classification.difficulty.backbones import DEFAULT_BACKBONE, WeightsUnavailableError
 from classification.difficulty.data import labelled_folder_read
-from classification.difficulty.experiment import BackboneChoice, experiment_run, experiment_save
+from classification.difficulty.experiment import experiment_run, experiment_save
 from classification.difficulty.training import TrainConfig
+from classification.management.training_command import backbone_choice_from_options, evaluation_out_dir
 
 
 def label_map_parse(pairs: list[str]) -> dict[str, str]:
@@ -102,14 +101,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             progress=not options["no_progress"],
         )
-        backbone = BackboneChoice(
-            name=options["backbone"],
-            weights_path=options["weights"],
-            hub=not options["no_hub"],
-            random_init=options["random_init"],
-            lite0_package=options["lite0_package"],
-            image_size=options["image_size"],
-        )
+        backbone = backbone_choice_from_options(options)
         try:
             experiment = experiment_run(
                 labelled,
@@ -121,9 +113,7 @@ class Command(BaseCommand):
             )
         except (WeightsUnavailableError, ValueError) as error:
             raise CommandError(str(error)) from error
-        out = options["out"] or Path(settings.BASE_DIR) / "var" / "difficulty_eval" / datetime.now(UTC).strftime(
-            "%Y%m%dT%H%M%SZ"
-        )
+        out = evaluation_out_dir(options, kind="difficulty_eval")
         experiment_save(
             experiment, out, title=f"{experiment.info.name} on {folder.name}", extra={"folder": str(folder)}
         )

@@ -1,64 +1,286 @@
-"""Precision and recall of the relevance filter's drop decision on a labelled image folder.
+"""Precision and recall of the relevance filter's drop decision on a labelled image folder, rules alone and rules
+followed by the image classifier, side by side.
 
     python manage.py eval_relevance ../shared/data/images/disaster_social [--ocr]
+    python manage.py eval_relevance ../shared/data/images/disaster_social --train --lite0-package --epochs 5
+    python manage.py eval_relevance FOLDER --checkpoint var/relevance_eval/<time>/model.pt   (or --active-model)
 
 The folder holds ``labels.csv`` (columns ``file`` and ``disaster_types``); an image should be dropped when its
-label is ``not_disaster``.
+label is ``not_disaster``. ``--train`` trains a classifier on part of the folder (split by duplicate group) and
+evaluates both layers on the held-out rest; ``--checkpoint``, ``--model-version`` and ``--active-model`` evaluate an
+existing classifier on the whole folder.
 """
 
 import csv
+import math
 import time
-from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image
 
+from classification.management.training_command import backbone_choice_from_options, evaluation_out_dir
 from classification.relevance import rules
+from classification.relevance.evaluation import DropCounts
 from classification.relevance.ocr import ocr_engine, read_text
 from classification.services import relevance_thresholds
 
+SWEEP_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclass
+class Judged:
+    path: Path
+    should_drop: bool
+    rule: str  # the rule that dropped it, or ""
+    not_relevant_probability: float | None  # the classifier's, for images the rules kept
+
 
 class Command(BaseCommand):
-    help = "Evaluate the relevance rules on a labelled folder: precision/recall of dropping, images per second."
+    help = (
+        "Evaluate the relevance filter on a labelled folder: precision/recall of dropping and images per second, "
+        "for the rules alone and (with --train, --checkpoint, --model-version or --active-model) rules + classifier."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("folder")
         parser.add_argument("--ocr", action="store_true", help="Also run OCR (mostly-text rule)")
         parser.add_argument("--label-column", default="disaster_types")
         parser.add_argument("--drop-value", default="not_disaster")
+        classifier = parser.add_argument_group("classifier (one of)")
+        classifier.add_argument("--checkpoint", type=Path, help="a relevance model.pt")
+        classifier.add_argument("--model-version", type=int, help="a relevance ModelVersion id")
+        classifier.add_argument("--active-model", action="store_true", help="the active global relevance version")
+        classifier.add_argument("--train", action="store_true", help="train on part of the folder, test on the rest")
+        classifier.add_argument(
+            "--threshold", type=float, help="p(not relevant) at which the classifier drops (RELEVANCE_DROP_THRESHOLD)"
+        )
+        classifier.add_argument(
+            "--show-errors", action="store_true", help="list the relevant images the classifier drops, with p"
+        )
+        classifier.add_argument("--device", default="cpu")
+        classifier.add_argument("--threads", type=int, help="torch CPU threads (1 wins on a busy box)")
+        training = parser.add_argument_group("training (--train)")
+        training.add_argument("--holdout", type=float, default=0.3, help="share of the folder held out for the test")
+        training.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm model name")
+        training.add_argument("--lite0-package", action="store_true", help="Lite0 with the packaged ImageNet weights")
+        training.add_argument("--weights", type=Path, help="local timm state dict for the backbone")
+        training.add_argument("--no-hub", action="store_true", help="never try the model hub")
+        training.add_argument("--random-init", action="store_true", help="allow random weights when none are found")
+        training.add_argument("--image-size", type=int)
+        training.add_argument("--epochs", type=int, default=5, help="epochs of each of the two stages")
+        training.add_argument("--batch-size", type=int, default=16)
+        training.add_argument("--seed", type=int, default=13, help="split and training seed")
+        training.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+        training.add_argument("--out", type=Path, help="where to write model.pt, curves.png, report.json")
+        training.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, folder, ocr, label_column, drop_value, **options):
-        root = Path(folder)
+    def handle(self, *args, **options):
+        root = Path(options["folder"])
         labels = root / "labels.csv"
         if not labels.exists():
             raise CommandError(f"{labels} not found (the shared data is not in a fresh clone)")
+        label_column, drop_value = options["label_column"], options["drop_value"]
         with labels.open(encoding="utf-8") as source:
-            rows = [row for row in csv.DictReader(source) if row.get(label_column)]
-        engine = ocr_engine() if ocr else None
-        if ocr and engine is None:
+            rows = [
+                (root / row["file"], row[label_column] == drop_value)
+                for row in csv.DictReader(source)
+                if row.get(label_column)
+            ]
+        sources = [options["checkpoint"], options["model_version"], options["active_model"], options["train"]]
+        if sum(bool(source) for source in sources) > 1:
+            raise CommandError("Give at most one of --checkpoint, --model-version, --active-model, --train.")
+        if options["threads"]:
+            import torch
+
+            torch.set_num_threads(options["threads"])
+        classifier, scope = None, "the whole folder"
+        if options["train"]:
+            classifier, rows = self.train_on_part(rows, options)
+            scope = f"the held-out {options['holdout']:.0%} of the folder (split by duplicate group)"
+        elif any(sources):
+            classifier = self.classifier_load(options)
+            scope += "; optimistic if the classifier was trained on it"
+        threshold = options["threshold"] if options["threshold"] is not None else settings.RELEVANCE_DROP_THRESHOLD
+        engine = ocr_engine() if options["ocr"] else None
+        if options["ocr"] and engine is None:
             raise CommandError("--ocr needs rapidocr-onnxruntime")
         ocr_call = (lambda image: read_text(image, engine=engine)) if engine else None
-        counts, rules_fired = Counter(), Counter()
-        started = time.perf_counter()
-        for row in rows:
-            with Image.open(root / row["file"]) as image:
+
+        judged, rules_seconds, classifier_seconds = [], 0.0, 0.0
+        for path, should_drop in rows:
+            started = time.perf_counter()
+            with Image.open(path) as image:
                 image.load()
                 verdict = rules.judge(image, thresholds=relevance_thresholds(), ocr=ocr_call)
-            should_drop = row[label_column] == drop_value
-            counts[(verdict.drop, should_drop)] += 1
-            if verdict.drop:
-                rules_fired[(verdict.rule, should_drop)] += 1
-        seconds = time.perf_counter() - started
-        tp, fp = counts[(True, True)], counts[(True, False)]
-        fn, tn = counts[(False, True)], counts[(False, False)]
-        precision = tp / (tp + fp) if tp + fp else float("nan")
-        recall = tp / (tp + fn) if tp + fn else float("nan")
-        self.stdout.write(f"images {len(rows)}  to drop {tp + fn}  to keep {fp + tn}  (OCR {'on' if ocr else 'off'})")
-        self.stdout.write(f"dropped correctly {tp}  wrongly {fp}  missed {fn}  kept correctly {tn}")
+                rules_seconds += time.perf_counter() - started
+                probability = None
+                if classifier is not None and not verdict.drop:
+                    started = time.perf_counter()
+                    # One image at a time on the decoded image, as the pipeline's relevance step scores it.
+                    (probability,) = classifier.not_relevant_probabilities(
+                        [image], batch_size=1, device=options["device"]
+                    )
+                    classifier_seconds += time.perf_counter() - started
+            judged.append(Judged(path, should_drop, verdict.rule, probability))
+
+        rules_only = drop_counts(judged, threshold=None)
         self.stdout.write(
-            f"drop precision {precision:.3f}  recall {recall:.3f}  relevant images lost {fp / ((fp + tn) or 1):.3f}"
+            f"images {len(judged)}  to drop {rules_only.dropped_right + rules_only.missed}  "
+            f"to keep {rules_only.dropped_wrongly + rules_only.kept_right}  (OCR {'on' if engine else 'off'}; "
+            f"evaluated on {scope})"
         )
-        for (rule, right), n in sorted(rules_fired.items()):
-            self.stdout.write(f"  rule {rule:12} {'right' if right else 'WRONG'} {n}")
-        self.stdout.write(f"speed {len(rows) / seconds:.1f} images/s")
+        if classifier is None:
+            self.rules_only_report(rules_only, judged, images_per_second=len(judged) / rules_seconds)
+            return
+        self.side_by_side_report(
+            rules_only,
+            drop_counts(judged, threshold=threshold),
+            threshold=threshold,
+            speeds=(len(judged) / rules_seconds, len(judged) / (rules_seconds + classifier_seconds)),
+        )
+        self.stdout.write("classifier threshold sweep (rules + classifier):")
+        for sweep_threshold in SWEEP_THRESHOLDS:
+            counts = drop_counts(judged, threshold=sweep_threshold)
+            self.stdout.write(
+                f"  p >= {sweep_threshold:.2f}  drop precision {counts.precision:.3f}  recall {counts.recall:.3f}  "
+                f"relevant images lost {counts.relevant_lost:.3f}  (dropped right {counts.dropped_right}, "
+                f"wrongly {counts.dropped_wrongly})"
+            )
+        for rule, right, count in rules_fired(judged, threshold=threshold):
+            self.stdout.write(f"  rule {rule:12} {'right' if right else 'WRONG'} {count}")
+        if options["show_errors"]:
+            wrongly = [item for item in judged if not item.should_drop and (item.not_relevant_probability or 0) >= 0.5]
+            for item in sorted(wrongly, key=lambda item: -item.not_relevant_probability):
+                self.stdout.write(f"  relevant, p(not relevant) {item.not_relevant_probability:.3f}: {item.path}")
+
+    def rules_only_report(self, counts: DropCounts, judged: list[Judged], *, images_per_second: float) -> None:
+        self.stdout.write(
+            f"dropped correctly {counts.dropped_right}  wrongly {counts.dropped_wrongly}  missed {counts.missed}  "
+            f"kept correctly {counts.kept_right}"
+        )
+        self.stdout.write(
+            f"drop precision {counts.precision:.3f}  recall {counts.recall:.3f}  "
+            f"relevant images lost {lost_or_zero(counts):.3f}"
+        )
+        for rule, right, count in rules_fired(judged, threshold=None):
+            self.stdout.write(f"  rule {rule:12} {'right' if right else 'WRONG'} {count}")
+        self.stdout.write(f"speed {images_per_second:.1f} images/s")
+
+    def side_by_side_report(
+        self, rules_only: DropCounts, layered: DropCounts, *, threshold: float, speeds: tuple[float, float]
+    ) -> None:
+        self.stdout.write(f"{'':22}{'rules only':>12}  rules + classifier (p >= {threshold:.2f})")
+        lines = [
+            ("dropped correctly", rules_only.dropped_right, layered.dropped_right, "d"),
+            ("dropped wrongly", rules_only.dropped_wrongly, layered.dropped_wrongly, "d"),
+            ("missed", rules_only.missed, layered.missed, "d"),
+            ("kept correctly", rules_only.kept_right, layered.kept_right, "d"),
+            ("drop precision", rules_only.precision, layered.precision, ".3f"),
+            ("drop recall", rules_only.recall, layered.recall, ".3f"),
+            ("relevant images lost", lost_or_zero(rules_only), lost_or_zero(layered), ".3f"),
+            ("images/s", speeds[0], speeds[1], ".1f"),
+        ]
+        for name, rules_value, layered_value, spec in lines:
+            self.stdout.write(f"{name:22}{rules_value:>12{spec}}  {layered_value:>12{spec}}")
+
+    def classifier_load(self, options):
+        from classification.models import ModelVersion
+        from classification.relevance.classifier import RelevanceClassifier
+        from classification.selectors import model_version_active
+
+        path = options["checkpoint"]
+        if options["model_version"] is not None or options["active_model"]:
+            relevance = ModelVersion.objects.filter(purpose=ModelVersion.Purpose.RELEVANCE)
+            version = (
+                relevance.filter(pk=options["model_version"]).first()
+                if options["model_version"] is not None
+                else model_version_active(crisis_id=None, purpose=ModelVersion.Purpose.RELEVANCE)
+            )
+            if version is None:
+                raise CommandError("No such relevance model version (train one with manage.py train_relevance).")
+            self.stdout.write(f"classifier: model version {version.pk} ({version.name}, {version.weights_origin})")
+            path = Path(version.checkpoint)
+        try:
+            return RelevanceClassifier.from_checkpoint(path, device=options["device"])
+        except (OSError, ValueError) as error:
+            raise CommandError(f"Cannot load the classifier from {path}: {error}") from error
+
+    def train_on_part(self, rows: list[tuple[Path, bool]], options) -> tuple[object, list[tuple[Path, bool]]]:
+        """Train on the folder less a held-out share (whole duplicate groups); returns the classifier and the
+        held-out rows, which are also the training run's test split (its metrics are the classifier's alone)."""
+        from classification.difficulty.backbones import WeightsUnavailableError
+        from classification.difficulty.data import SplitFractions, file_sha256, split_by_group
+        from classification.difficulty.experiment import experiment_run, experiment_save
+        from classification.difficulty.inference import DifficultyClassifier
+        from classification.difficulty.training import TrainConfig
+        from classification.relevance.classifier import RelevanceClassifier, RelevanceExample, relevance_set
+
+        holdout = options["holdout"]
+        if not 0 < holdout < 1:
+            raise CommandError("--holdout is a share of the folder, between 0 and 1")
+        labelled = relevance_set(
+            RelevanceExample(str(path), not should_drop, file_sha256(path)) for path, should_drop in rows
+        )
+        # The rest of the folder is split 3:1 into training and validation (early stopping, best epoch).
+        fractions = SplitFractions(train=(1 - holdout) * 0.75, val=(1 - holdout) * 0.25, test=holdout)
+        split = split_by_group(labelled.rows, fractions=fractions, seed=options["seed"])
+        config = TrainConfig(
+            head_epochs=options["epochs"],
+            finetune_epochs=options["epochs"],
+            batch_size=options["batch_size"],
+            device=options["device"],
+            seed=options["seed"],
+            progress=not options["no_progress"],
+        )
+        try:
+            experiment = experiment_run(
+                labelled,
+                backbone=backbone_choice_from_options(options),
+                config=config,
+                split=split,
+                bootstrap_samples=options["bootstrap"],
+                log=self.stdout.write,
+            )
+        except (WeightsUnavailableError, ValueError) as error:
+            raise CommandError(str(error)) from error
+        out = evaluation_out_dir(options, kind="relevance_eval")
+        experiment_save(experiment, out, title=f"relevance {experiment.info.name}", extra={"holdout": holdout})
+        self.stdout.write(f"wrote {out}/model.pt, curves.png, report.json")
+        classifier = RelevanceClassifier(
+            DifficultyClassifier(experiment.model, info=experiment.info, class_names=experiment.labelled.class_names)
+        )
+        held_out = [(Path(row.path), row.label == 1) for row in split.test]
+        return classifier, held_out
+
+
+def drop_counts(judged: list[Judged], *, threshold: float | None) -> DropCounts:
+    """The filter's decisions; ``threshold`` None: the rules alone."""
+    counts = DropCounts()
+    for item in judged:
+        by_classifier = (
+            threshold is not None
+            and item.not_relevant_probability is not None
+            and item.not_relevant_probability >= threshold
+        )
+        counts.add(dropped=bool(item.rule) or by_classifier, should_drop=item.should_drop)
+    return counts
+
+
+def rules_fired(judged: list[Judged], *, threshold: float | None) -> list[tuple[str, bool, int]]:
+    """(rule, right, count) of every rule that dropped something, the classifier included when ``threshold``."""
+    fired: dict[tuple[str, bool], int] = {}
+    for item in judged:
+        rule = item.rule
+        if not rule and threshold is not None and (item.not_relevant_probability or 0.0) >= threshold:
+            rule = rules.CLASSIFIER_RULE
+        if rule:
+            fired[(rule, item.should_drop)] = fired.get((rule, item.should_drop), 0) + 1
+    return [(rule, right, count) for (rule, right), count in sorted(fired.items())]
+
+
+def lost_or_zero(counts: DropCounts) -> float:
+    lost = counts.relevant_lost
+    return 0.0 if math.isnan(lost) else lost
