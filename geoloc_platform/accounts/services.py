@@ -27,6 +27,7 @@ COORDINATOR_PERMISSIONS = [
     ("classification", "change_modelversion"),
     ("classification", "view_postgeolocation"),
     ("classification", "view_mediarelevance"),
+    ("classification", "view_relevancelabel"),
     ("consensus", "view_ratingconsensus"),
     ("consensus", "view_crisisratingstats"),
     ("consensus", "view_locationconsensus"),

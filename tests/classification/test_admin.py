@@ -29,6 +29,20 @@ def test_coordinator_restores_a_filtered_image_and_it_becomes_a_label(client, pe
     assert RelevanceLabel.objects.get(media=filtered).source == RelevanceLabel.Source.RESTORE
 
 
+def test_coordinators_see_the_training_labels_of_their_crisis_only(client, people, filtered):
+    label = RelevanceLabel.objects.create(media=filtered, relevant=True, source=RelevanceLabel.Source.RESTORE)
+    url = reverse("admin:classification_relevancelabel_changelist")
+    for coordinator, sees in ((people["coordinator"], True), (people["other_coordinator"], False)):
+        coordinator.is_staff = True
+        coordinator.save()
+        client.force_login(coordinator)
+        response = client.get(url)
+        assert response.status_code == 200
+        assert (
+            reverse("admin:classification_relevancelabel_change", args=[label.pk]) in response.content.decode()
+        ) == sees
+
+
 def test_other_coordinators_do_not_see_it(client, people, filtered):
     people["other_coordinator"].is_staff = True
     people["other_coordinator"].save()
