@@ -50,11 +50,9 @@ HARVEY_AREA = {
 }
 
 
-@pytest.fixture
-def gazetteer(db, settings, tmp_path):
-    """The tiny gazetteer in the Place table, with the index cache in a temporary folder."""
-    settings.GEOLOC_GAZETTEER_CACHE_DIR = tmp_path / "gazetteer"
-    for kind, name, alternates, country, lat, lon, population, radius in PLACES:
+def places_store(places: list[tuple]) -> None:
+    """Rows shaped like ``PLACES`` into the Place table."""
+    for kind, name, alternates, country, lat, lon, population, radius in places:
         Place.objects.create(
             kind=kind,
             name=name,
@@ -67,6 +65,13 @@ def gazetteer(db, settings, tmp_path):
             source="test",
             source_id=f"{country}:{name}",
         )
+
+
+@pytest.fixture
+def gazetteer(db, settings, tmp_path):
+    """The tiny gazetteer in the Place table, with the index cache in a temporary folder."""
+    settings.GEOLOC_GAZETTEER_CACHE_DIR = tmp_path / "gazetteer"
+    places_store(PLACES)
     geolocator_reset()
     yield
     geolocator_reset()
