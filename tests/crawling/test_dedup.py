@@ -1,6 +1,9 @@
-"""Duplicates within a crisis: imagededup PHash of the served copy, exact and near copies form one group."""
+"""Duplicates within a crisis: PHash (imagededup's) of the served copy; exact and near copies form one group."""
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -13,6 +16,7 @@ from tests.crawling.fakes import Reply, encode, picture, rotated_jpeg
 pytestmark = pytest.mark.django_db
 
 OURS = (Media.Stage.NEW, Media.Stage.FETCHED)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -132,6 +136,26 @@ class TestPipeline:
         second.refresh_from_db()
         assert first.stage == Media.Stage.UNIQUE
         assert (second.stage, second.duplicate_of_id) == (Media.Stage.DUPLICATE, first.pk)
+
+
+class TestPhash:
+    # Computed by imagededup 0.3.3.post2's PHash().encode_image on the same grey images: our port must not drift,
+    # or every stored hash would stop matching new ones.
+    @pytest.mark.parametrize(
+        ("seed", "expected"), [(1, "e11ee82754e38ef2"), (2, "c3396c3ab1b5ce4a"), (3, "97b5996a686e4ae4")]
+    )
+    def test_the_hash_is_imagededups(self, seed, expected):
+        assert dedup.phash_image(picture(seed=seed, size=(240, 180))) == expected
+
+    def test_hashing_imports_neither_imagededup_nor_torch(self):
+        # Their import cost every worker 10-50 s before its first duplicate check.
+        script = (
+            "import sys; from PIL import Image; from crawling import dedup; "
+            "dedup.phash_image(Image.new('RGB', (200, 150), (9, 99, 199))); "
+            "print(sorted(name for name in ('imagededup', 'torch', 'torchvision') if name in sys.modules))"
+        )
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert result.stdout.strip() == "[]"
 
 
 def test_hamming_distances_count_differing_bits():
