@@ -59,11 +59,12 @@ def world(transactional_db, platform_settings, tmp_path):
     classification_services._classifiers.clear()
 
 
-def crowd_to_map(world, tmp_path, *, timeout: float) -> None:
+def crowd_to_map(world, sources, tmp_path, *, timeout: float) -> None:
     """From a triaged queue: the crowd's work, then every assertion on the outcome."""
     crisis, people = world["crisis"], world["people"]
     volunteers = [scenario.ScriptedVolunteer(user, i, crisis) for i, user in enumerate(people.volunteers)]
     scenario.crowd_work(crisis, volunteers, timeout=timeout)
+    scenario.assert_sources_were_paged(*sources)
     scenario.assert_no_duplicate_posts(crisis)
     scenario.assert_text_geolocation(crisis)
     media_by_key = scenario.assert_final_states(crisis, world["version"])
@@ -106,7 +107,7 @@ def test_a_launched_crisis_reaches_the_map_on_the_production_stack(
             scenario.admin_launch(world["people"].coordinator, world["crisis"])
             scenario.poll(lambda: scenario.triage_done(world["crisis"]), timeout=300, what="crawl and triage")
         with scenario.timed("crowd to map"):
-            crowd_to_map(world, tmp_path, timeout=300)
+            crowd_to_map(world, sources, tmp_path, timeout=300)
     finally:
         for process in reversed(processes):
             process_stop(process)
@@ -125,7 +126,8 @@ def test_the_same_run_works_on_the_embedded_default(world, sources, settings, tm
         setattr(settings, name, value)
     with scenario.timed("launch to queue"):
         scenario.admin_launch(world["people"].coordinator, world["crisis"])
-        call_command("run_periodic", "--once")  # what `make run` keeps running instead of beat
+        for _tick in range(2):  # `make run` keeps run_periodic going instead of beat: a second crawl finds nothing new
+            call_command("run_periodic", "--once")
         scenario.poll(lambda: scenario.triage_done(world["crisis"]), timeout=5, what="crawl and triage")
     with scenario.timed("crowd to map"):
-        crowd_to_map(world, tmp_path, timeout=120)
+        crowd_to_map(world, sources, tmp_path, timeout=120)
