@@ -37,11 +37,13 @@ def celery_process(
     name: str = "test",
     concurrency: int = 1,
     env: dict | None = None,
+    app: str = "geoloc_platform",
 ) -> subprocess.Popen:
     """Start ``celery worker`` (or ``celery beat``) in its own process group, logging to ``log_path``.
 
     ``env`` adds or overrides environment variables (settings are read from the environment), e.g. a fake
-    server's URL or a short visibility timeout. The process sees the test database and media folder.
+    server's URL or a short visibility timeout. ``app`` is the module of the Celery app (a test-only wrapper of
+    ours, e.g. ``tests.integration.slow_worker``). The process sees the test database and media folder.
     """
     process_env = {
         **os.environ,
@@ -51,7 +53,7 @@ def celery_process(
         "PYTHONUNBUFFERED": "1",  # tests read the log while the process runs
         **(env or {}),
     }
-    command = [sys.executable, "-m", "celery", "-A", "geoloc_platform"]
+    command = [sys.executable, "-m", "celery", "-A", app]
     if beat:
         command += ["beat", "-l", "info", "-s", str(log_path.with_suffix(".schedule")), "--pidfile="]
     else:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -225,6 +224,12 @@ class FakeMastodon:
         return mastodon_status(status_id)["uri"]
 
 
+def stored_originals(settings, media) -> list[str]:
+    """The original files stored for an image: one after a fetch, however often the fetch step ran."""
+    folder = settings.MEDIA_ROOT / "originals"
+    return sorted(p.name for p in folder.glob(f"{media.crisis_id}-{media.pk}-*")) if folder.exists() else []
+
+
 def mastodon_posts(crisis) -> list[str]:
     return list(Post.objects.filter(crisis=crisis, source=Post.Source.MASTODON).values_list("source_id", flat=True))
 
@@ -239,15 +244,3 @@ def crawler_env(mastodon: FakeMastodon) -> dict[str, str]:
         "ALLOW_LOOPBACK_FETCH": "true",
         "CRAWL_HTTP_TIMEOUT_SECONDS": "60",
     }
-
-
-def wait_until(predicate, *, timeout: float, message: str):
-    """``wait_for`` with the reason in the failure (these waits span processes)."""
-    try:
-        return wait_for(predicate, timeout=timeout)
-    except AssertionError:
-        raise AssertionError(f"{message} (waited {timeout:.0f} s)") from None
-
-
-def since(started: float) -> float:
-    return time.monotonic() - started
