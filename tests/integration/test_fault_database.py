@@ -13,6 +13,8 @@ import pytest
 from django.db import InterfaceError, OperationalError, connection
 from django.test import Client
 
+from consensus.models import LocationConsensus
+from consensus.services import crisis_consensus_refresh
 from geoloc_platform.crises.services import crisis_transition
 from geoloc_platform.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from tasks_app import services
@@ -198,3 +200,14 @@ def test_volunteers_who_retry_through_repeated_cuts_end_with_one_answer_per_leas
     for answer in Answer.objects.select_related("assignment"):
         assert answer.assignment.state == Assignment.State.ANSWERED
         assert answer.assignment.volunteer_id == answer.volunteer_id
+    # Consensus runs after its answer commits: a cut there leaves it behind the answers (never ahead of them, never
+    # counting a rolled-back answer) until the periodic refresh, the documented safety net, catches up.
+    answers_per_image = {media.pk: Answer.objects.filter(media=media).count() for media in images}
+    behind = 0
+    for consensus in LocationConsensus.objects.filter(media__in=images):
+        assert consensus.n_answers <= answers_per_image[consensus.media_id]
+        behind += consensus.n_answers < answers_per_image[consensus.media_id]
+    crisis_consensus_refresh(crisis_id=crisis.pk)
+    refreshed = dict(LocationConsensus.objects.filter(media__in=images).values_list("media_id", "n_answers"))
+    assert refreshed == answers_per_image
+    print(f"consensus rows behind their answers before the refresh: {behind} of {len(images)}")
