@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -154,7 +155,6 @@ def django_setup(url: str) -> None:
 
 def seed(*, images: int, volunteers: int, seed_value: int = 7) -> list[tuple[str, str]]:
     """Queue ``images`` images with predicted ease; make the volunteers; return their (sessionid, csrf) cookies."""
-    import random
 
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import User
@@ -386,7 +386,11 @@ def volunteer_loop(port, cookie, rounds, start, results, lock, think_s=0.0):
     }
     conn_box = [http.client.HTTPConnection("127.0.0.1", port, timeout=30)]
     next_ms, submit_ms, errors, handed = [], [], [], 0
+    # With a think time, volunteers arrive spread over one think period and think for 0.5-1.5x of it: identical
+    # pauses would keep all of them in lockstep, a burst of every volunteer at once each round.
+    rng = random.Random(sessionid)
     start.wait()
+    time.sleep(rng.uniform(0, think_s))
     for _ in range(rounds):
         began = time.perf_counter()
         status, body = _request(conn_box, port, f"/api/crises/{SLUG}/tasks/next/", {"kind": "geolocation"}, headers)
@@ -398,7 +402,7 @@ def volunteer_loop(port, cookie, rounds, start, results, lock, think_s=0.0):
             continue
         handed += 1
         lease = json.loads(body)
-        time.sleep(think_s)  # looking at the image: real volunteers take minutes, a closed loop takes none
+        time.sleep(think_s * rng.uniform(0.5, 1.5))  # looking at the image: real volunteers take minutes
         answer = {"lease_id": lease["lease_id"], "kind": "geolocation", "lat": -30.0, "lon": -51.2}
         answer["precision"] = "medium"
         began = time.perf_counter()
@@ -406,7 +410,7 @@ def volunteer_loop(port, cookie, rounds, start, results, lock, think_s=0.0):
         submit_ms.append((time.perf_counter() - began) * 1000)
         if status != 201:
             errors.append(f"answer {status} {body[:120]!r}")
-        time.sleep(think_s)
+        time.sleep(think_s * rng.uniform(0.5, 1.5))
     conn_box[0].close()
     with lock:
         results["next"].extend(next_ms)
@@ -472,7 +476,8 @@ def main() -> int:
         "--think-ms",
         type=float,
         default=0.0,
-        help="Pause of each volunteer after each request (0: a closed loop that saturates the server).",
+        help="Mean pause of each volunteer after each request, drawn from 0.5-1.5x of it, arrivals spread over one"
+        " pause (0: a closed loop that saturates the server).",
     )
     args = parser.parse_args()
     images = args.images or (100_000 if args.full else 10_000)
