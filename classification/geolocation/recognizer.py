@@ -533,7 +533,7 @@ class Recognizer:
                 # Gazetteer names first: "Tampa Bay" is a place before it is a landmark pattern.
                 spans = _merge_spans(self._ngram_spans(doc), spans)
             if self.model is not None:
-                spans = _merge_spans(spans, self._model_spans(doc, normalized.text))
+                spans = _merge_preferring_covering(self._model_spans(doc, normalized.text), spans)
             for start, end, label in spans:
                 mention = self._mention(source, normalized, doc, start, end, label, stop_keys)
                 if mention is not None:
@@ -642,6 +642,21 @@ def _merge_spans(first: list, second: list) -> list:
             merged.append((start, end, label))
             taken.update(range(start, end))
     return sorted(merged)
+
+
+def _merge_preferring_covering(model: list, ours: list) -> list:
+    """Union of the model's spans and ours. A model span wins where it covers every span of ours it overlaps:
+    the model read the context ("eldorado do sul" as a place in lowercase, "Arena do Grêmio" as a facility rather
+    than a town called Grêmio); a shorter model span loses to our longer gazetteer name ("Porto" of "Porto Alegre").
+    """
+    covering = [
+        span
+        for span in model
+        if all(
+            span[0] <= other[0] and other[1] <= span[1] for other in ours if other[0] < span[1] and span[0] < other[1]
+        )
+    ]
+    return _merge_spans(_merge_spans(covering, ours), model)
 
 
 def crisis_stop_keys(recognizer: Recognizer, *, texts: Iterable[str], keep) -> frozenset[str]:
