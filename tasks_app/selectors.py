@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import math
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from classification.geolocation.geo import haversine_km
 from crawling.models import Media
 from geoloc_platform.crises.models import Crisis
 from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, VolunteerProfile
@@ -201,14 +202,6 @@ def volunteer_progress(*, crisis: Crisis, volunteer: AbstractBaseUser) -> dict:
     }
 
 
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
-
-
 @dataclass(frozen=True)
 class OtherPin:
     distance_m: float | None  # from the volunteer's own pin; None when they placed none
@@ -246,7 +239,7 @@ def answers_of_others(*, volunteer: AbstractBaseUser, answer_id: int) -> OthersA
     has_own_pin = own.lat is not None and own.lon is not None
     pins = [
         OtherPin(
-            distance_m=round(haversine_m(own.lat, own.lon, row["lat"], row["lon"])) if has_own_pin else None,
+            distance_m=round(haversine_km(own.lat, own.lon, row["lat"], row["lon"]) * 1000) if has_own_pin else None,
             precision=row["precision"],
         )
         for row in others
@@ -256,19 +249,11 @@ def answers_of_others(*, volunteer: AbstractBaseUser, answer_id: int) -> OthersA
     return OthersAnswers(
         kind=own.kind,
         total=len(others),
-        difficulties=_counts(row["difficulty"] for row in others),
+        difficulties=dict(Counter(row["difficulty"] for row in others if row["difficulty"])),
         pins=pins,
         cannot=sum(row["precision"] == Answer.Precision.CANNOT for row in others),
-        verdicts=_counts(row["verdict"] for row in others),
+        verdicts=dict(Counter(row["verdict"] for row in others if row["verdict"])),
     )
-
-
-def _counts(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        if value:
-            counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def crisis_queue_summary(*, crisis: Crisis) -> dict:

@@ -19,6 +19,7 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.dispatch import Signal
 from django.utils import timezone
 
+from classification.geolocation.geo import haversine_km
 from crawling.models import Media
 from crawling.services import media_advance
 from geoloc_platform.crises.models import Crisis
@@ -441,7 +442,7 @@ def answer_submit(
         time_on_task_s = elapsed  # the page's own clock counts only visible time; never trust more than the lease
     gold_error_m = None
     if task.is_gold and task.gold_lat is not None and fields.get("lat") is not None:
-        gold_error_m = selectors.haversine_m(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon)
+        gold_error_m = haversine_km(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon) * 1000
     answer = Answer.objects.create(
         assignment=assignment,
         task=task,
