@@ -311,13 +311,14 @@ def gazetteer_store() -> None:
     places_store(PLACES + EXTRA_PLACES)
 
 
-def difficulty_model_register(model_dir: Path) -> ModelVersion:
-    """A tiny random-init difficulty classifier, checkpointed and activated: inference really runs, on a model
-    that says what it is (``weights_origin="random-init"``)."""
+def difficulty_model_register(model_dir: Path, *, crisis=None) -> ModelVersion:
+    """A tiny random-init difficulty classifier, checkpointed and activated (for ``crisis``, else globally):
+    inference really runs, on a model that says what it is (``weights_origin="random-init"``)."""
     model, info = tiny_backbone(num_classes=len(DIFFICULTY_CLASS_NAMES))
     checkpoint = checkpoint_save(model_dir / "tiny.pt", model=model, info=info, class_names=DIFFICULTY_CLASS_NAMES)
     version = ModelVersion.objects.create(
-        name="tiny random-init (end-to-end test)",
+        name="tiny random-init (test)",
+        crisis=crisis,
         backbone=info.name,
         image_size=info.image_size,
         weights_origin=info.weights,

@@ -21,9 +21,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from classification.difficulty.testing import images_generate, tiny_backbone
-from classification.difficulty.training import checkpoint_save
-from classification.models import DifficultyPrediction, ModelVersion
+from classification.difficulty.testing import images_generate
+from classification.models import DifficultyPrediction
 from classification.tasks import media_score_difficulty_gpu
 from crawling.models import CrawlState, Media, Post
 from crawling.tasks import crawl_source, media_fetch, pipeline_sweep
@@ -31,6 +30,7 @@ from geoloc_platform.crises.services import crisis_transition
 from tasks_app.models import CrowdTask
 from tests.conftest import jpeg_bytes, make_crisis
 from tests.integration.conftest import celery_process, process_stop, production_stack_required, wait_for
+from tests.integration.e2e_scenario import difficulty_model_register
 from tests.integration.fault_servers import FakeMastodon, crawler_env, mastodon_posts, stored_originals
 
 pytestmark = pytest.mark.worker
@@ -134,26 +134,6 @@ SLOW_WORKER = "tests.integration.slow_worker"
 INFERENCE_ENV = {"DIFFICULTY_DEVICE": "cpu", "DIFFICULTY_BATCH_MAX_WAIT_SECONDS": "0", "DIFFICULTY_BATCH_SIZE": "8"}
 
 
-def _tiny_active_model(crisis, tmp_path) -> ModelVersion:
-    """An active random-init version of timm's ~100k-parameter test EfficientNet (no training, no download)."""
-    model, info = tiny_backbone()
-    class_names = ["difficult", "easy"]
-    checkpoint = checkpoint_save(tmp_path / "tiny.pt", model=model, info=info, class_names=class_names)
-    return ModelVersion.objects.create(
-        name="tiny random-init",
-        crisis=crisis,
-        backbone=info.name,
-        image_size=info.image_size,
-        weights_origin="random-init",
-        class_mapping="easy_vs_difficult",
-        class_names=class_names,
-        data_hash="0" * 64,
-        checkpoint=str(checkpoint),
-        is_active=True,
-        activated_at=timezone.now(),
-    )
-
-
 def _images_to_score(crisis, tmp_path, count: int) -> list[Media]:
     images = []
     for index, row in enumerate(images_generate(tmp_path / "generated", count=count)):
@@ -170,7 +150,7 @@ def test_a_worker_killed_inside_inference_leaves_every_image_scored_exactly_once
     doomed_env = {**INFERENCE_ENV, "SLOW_INFERENCE_MARKER": str(marker)}
     stack.append(first := _start_worker(settings, first_log, "doomed", doomed_env, app=SLOW_WORKER))
     crisis = make_crisis(slug="fault-inference")  # while the worker starts (both import torch: tens of seconds)
-    version = _tiny_active_model(crisis, tmp_path)
+    version = difficulty_model_register(tmp_path, crisis=crisis)
     image_ids = [media.pk for media in _images_to_score(crisis, tmp_path, 3)]
     _wait_ready(first_log)
     media_score_difficulty_gpu.delay(image_ids[0])  # one message scores the crisis's whole waiting batch
