@@ -170,6 +170,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of Django that append to X-Forwarded-For (nginx in docker-compose.yml: 1). Every limit
+# keyed on an address reads it through geoloc_platform.client_address; 0 trusts no header at all.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Cache (rate limits, debouncing, login throttling) ------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
