@@ -32,16 +32,41 @@ class FetchedBody:
     declared_type: str  # the Content-Type header, kept for the record, never trusted
 
 
+# IPv6 ranges that carry an IPv4 address or reach through a translator or tunnel. Python's ``is_global`` says
+# True for several of them, so an attacker's DNS could point at 64:ff9b::a9fe:a9fe (the metadata service behind a
+# NAT64 gateway) or ::a00:1 and pass. The well-known NAT64 prefix is the one a DNS64 network hands out for every
+# IPv4-only host, so it is judged by the IPv4 address inside it; the others are never needed to fetch an image.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_REFUSED_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215): the embedding is the network's own
+    ipaddress.IPv6Network("2002::/16"),  # 6to4 (deprecated, RFC 7526)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291), :: and ::1 included
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated, RFC 3879)
+)
+_REFUSED_V4 = (ipaddress.IPv4Network("192.88.99.0/24"),)  # the 6to4 relay anycast (deprecated, RFC 7526)
+
+
 def address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Only globally routable unicast addresses; loopback too when ALLOW_LOOPBACK_FETCH is on (tests only).
 
     ``is_global`` is False for private, link-local (169.254.169.254, the cloud metadata service), shared
-    (100.64/10), reserved, documentation and unspecified ranges; IPv4-mapped IPv6 is judged as its IPv4.
+    (100.64/10), reserved, documentation and unspecified ranges. IPv4-mapped and NAT64 addresses are judged as the
+    IPv4 address they carry; 6to4, Teredo, IPv4-compatible, local NAT64 and site-local addresses are refused.
     """
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64_WELL_KNOWN:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip == ipaddress.IPv6Address("::1"):
+            pass  # loopback, judged below
+        elif any(ip in network for network in _REFUSED_V6):
+            return False
     if ip.is_loopback:
         return bool(getattr(settings, "ALLOW_LOOPBACK_FETCH", False))
+    if isinstance(ip, ipaddress.IPv4Address) and any(ip in network for network in _REFUSED_V4):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -57,6 +57,56 @@ class TestAddressChecks:
         assert fetching.address_allowed(fetching.ipaddress.ip_address("93.184.215.14"))
 
     @pytest.mark.parametrize(
+        ("address", "why"),
+        [
+            ("64:ff9b::a00:1", "NAT64 well-known prefix carrying 10.0.0.1"),
+            ("64:ff9b::a9fe:a9fe", "NAT64 carrying the metadata service 169.254.169.254"),
+            ("64:ff9b::7f00:1", "NAT64 carrying loopback"),
+            ("64:ff9b:1::5db8:d70e", "local-use NAT64, even carrying a public address"),
+            ("64:ff9b:1:ffff::a00:1", "local-use NAT64 carrying 10.0.0.1"),
+            ("2002:a00:1::1", "6to4 carrying 10.0.0.1"),
+            ("2002:a9fe:a9fe::1", "6to4 carrying the metadata service"),
+            ("2002:5db8:d70e::1", "6to4 carrying a public address: deprecated tunnel"),
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo"),
+            ("2001::1", "Teredo server range"),
+            ("::a00:1", "IPv4-compatible 10.0.0.1"),
+            ("::5db8:d70e", "IPv4-compatible public address: deprecated form"),
+            ("::ffff:a00:1", "IPv4-mapped 10.0.0.1"),
+            ("::ffff:c0a8:101", "IPv4-mapped 192.168.1.1"),
+            ("fec0::1", "site-local"),
+            ("feff::1", "site-local, top of the range"),
+            ("fe80::1", "link-local"),
+            ("fc00::1", "unique local"),
+            ("::", "unspecified"),
+            ("2001:db8::1", "documentation"),
+            ("100::1", "discard-only"),
+            ("ff0e::1", "global multicast"),
+            ("192.88.99.1", "6to4 relay anycast"),
+            ("255.255.255.255", "broadcast"),
+            ("198.18.0.1", "benchmarking"),
+            ("240.0.0.1", "reserved"),
+            ("192.0.2.1", "documentation"),
+        ],
+    )
+    def test_every_address_that_is_not_global_unicast_is_refused(self, address, why, settings):
+        settings.ALLOW_LOOPBACK_FETCH = False
+        assert not fetching.address_allowed(fetching.ipaddress.ip_address(address)), why
+
+    @pytest.mark.parametrize(
+        "address",
+        ["93.184.215.14", "2606:4700::1111", "64:ff9b::5db8:d70e", "::ffff:5db8:d70e", "2620:4f:8000::1"],
+    )
+    def test_global_unicast_addresses_pass_even_through_nat64_or_mapping(self, address, settings):
+        settings.ALLOW_LOOPBACK_FETCH = False
+        assert fetching.address_allowed(fetching.ipaddress.ip_address(address))
+
+    def test_a_host_resolving_to_an_embedded_private_address_is_refused_before_connecting(self, monkeypatch):
+        monkeypatch.setattr(fetching, "_resolve", lambda host, port: ["2002:a9fe:a9fe::1"])
+        with pytest.raises(FetchRefused) as refusal:
+            fetch_url("http://tunnel.example/a.jpg")
+        assert refusal.value.code == "blocked_address"
+
+    @pytest.mark.parametrize(
         "url", ["file:///etc/passwd", "ftp://example.org/a.jpg", "gopher://x/", "http://", "data:,x"]
     )
     def test_only_http_and_https_urls_are_fetched(self, url):
