@@ -7,6 +7,13 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from djgeojson.fields import GeometryField
 
+from geoloc_platform.crises import codes
+
+
+def all_crawl_sources() -> list[str]:
+    """A new crisis is crawled on every platform the deployment has credentials for."""
+    return list(Crisis.CrawlSource.values)
+
 
 class Crisis(models.Model):
     class Hazard(models.TextChoices):
@@ -33,6 +40,14 @@ class Crisis(models.Model):
         PUBLIC = "public", _("Public")
         PRIVATE = "private", _("Private")
 
+    class CrawlSource(models.TextChoices):
+        """The platforms a crisis may be crawled on (crawling.sources has one adapter each)."""
+
+        MASTODON = "mastodon", "Mastodon"
+        BLUESKY = "bluesky", "Bluesky"
+        X = "x", "X"
+        FLICKR = "flickr", "Flickr"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     hazard = models.CharField(max_length=20, choices=Hazard.choices)
@@ -47,6 +62,11 @@ class Crisis(models.Model):
         null=True, blank=True, help_text=_("Bounding box or polygon of the affected area (GeoJSON, WGS84).")
     )
     country_codes = models.JSONField(default=list, blank=True, help_text=_('ISO 3166-1 alpha-2, e.g. ["BR"].'))
+    crawl_sources = models.JSONField(
+        default=all_crawl_sources,
+        blank=True,
+        help_text=_("The platforms this crisis is crawled on (each also needs its credentials in the settings)."),
+    )
     collection_starts_at = models.DateTimeField(null=True, blank=True)
     collection_ends_at = models.DateTimeField(null=True, blank=True)
     rating_redundancy = models.PositiveSmallIntegerField(
@@ -92,23 +112,26 @@ class Crisis(models.Model):
             raise ValidationError({"collection_ends_at": _("The collection window must end after it starts.")})
         if self.affected_area and self.affected_area.get("type") not in ("Polygon", "MultiPolygon"):
             raise ValidationError({"affected_area": _("Draw a bounding box or a polygon.")})
-        _validate_codes(self.country_codes, length=2, field="country_codes", upper=True)
-        _validate_codes(self.languages, length=2, field="languages", upper=False)
+        problems = {
+            "languages": codes.language_problems(self.languages),
+            "country_codes": codes.country_problems(self.country_codes),
+            "hashtags": codes.hashtag_problems(self.hashtags),
+            "keywords": codes.keyword_problems(self.keywords),
+            "crawl_sources": crawl_source_problems(self.crawl_sources),
+        }
+        if any(problems.values()):
+            raise ValidationError({field: found for field, found in problems.items() if found})
 
     @property
     def is_public(self) -> bool:
         return self.visibility == self.Visibility.PUBLIC
 
 
-def _validate_codes(codes, *, length: int, field: str, upper: bool) -> None:
-    if not isinstance(codes, list) or not all(
-        isinstance(c, str) and len(c) == length and c.isalpha() and (c.isupper() if upper else c.islower())
-        for c in codes
-    ):
-        example = '["BR", "UY"]' if upper else '["en", "pt"]'
-        raise ValidationError(
-            {field: _("Give a list of %(n)d-letter codes, e.g. %(ex)s.") % {"n": length, "ex": example}}
-        )
+def crawl_source_problems(sources) -> list[str]:
+    known = Crisis.CrawlSource.values
+    if not isinstance(sources, list) or not all(source in known for source in sources):
+        return [_("Choose among: %(sources)s.") % {"sources": ", ".join(known)}]
+    return []
 
 
 class CrisisMembership(models.Model):
