@@ -354,6 +354,9 @@ def crawl_source(
     if crawler is None and source not in CRAWLERS:
         report.stopped = "not_a_crawled_source"
         return report
+    if source not in (crisis.crawl_sources or []):
+        report.stopped = "source_not_chosen"  # the coordinator took this platform off the crisis
+        return report
     max_pages = max_pages or settings.CRAWL_MAX_PAGES
     crawler = crawler or crawler_for(source)
     state = crawl_state_claim(crisis=crisis, source=source)
@@ -479,12 +482,14 @@ def _crawl_wait(state: CrawlState, report: CrawlReport, reset_at, message: str) 
 
 
 def crawl_crisis(*, crisis_id: int) -> list[str]:
-    """Send one crawl task per enabled source of an active crisis; returns the sources sent."""
+    """Send one crawl task per source of an active crisis that its coordinators chose and the settings enable;
+    returns the sources sent."""
     from crawling.tasks import crawl_source as crawl_source_task
 
-    if not Crisis.objects.filter(pk=crisis_id, status=Crisis.Status.ACTIVE).exists():
+    crisis = Crisis.objects.filter(pk=crisis_id, status=Crisis.Status.ACTIVE).only("crawl_sources").first()
+    if crisis is None:
         return []
-    sources = enabled_sources()
+    sources = [source for source in enabled_sources() if source in (crisis.crawl_sources or [])]
     for source in sources:
         transaction.on_commit(lambda source=source: crawl_source_task.delay(crisis_id, source))
     return sources

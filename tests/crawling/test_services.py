@@ -9,6 +9,7 @@ from crawling import services
 from crawling.models import CrawlState, Media, Post
 from crawling.sources.base import NormalisedMedia, NormalisedPost
 from geoloc_platform.crises import services as crisis_services
+from geoloc_platform.crises.models import Crisis
 from tests.crawling.fakes import Reply
 from tests.crawling.payloads import bluesky_post, bsky_images_view, mastodon_status, x_page, x_photo, x_tweet
 
@@ -311,3 +312,28 @@ class TestBeat:
         with django_capture_on_commit_callbacks(execute=True):
             assert services.crawl_active_crises() == 1
         assert sorted(sent) == [(crisis.pk, "flickr"), (crisis.pk, "mastodon")]
+
+
+class TestCrawlSourcesChosenPerCrisis:
+    def test_beat_crawls_only_the_sources_the_crisis_chose(
+        self, people, settings, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        settings.MASTODON_INSTANCES = ["https://social.example"]
+        settings.FLICKR_API_KEY = "key"
+        from crawling import tasks
+
+        sent = []
+        monkeypatch.setattr(tasks.crawl_source, "delay", lambda crisis_id, source: sent.append((crisis_id, source)))
+        crisis = people["crisis"]
+        Crisis.objects.filter(pk=crisis.pk).update(crawl_sources=["flickr", "bluesky"])
+        crisis_services.crisis_transition(crisis=crisis, action="launch", user=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.crawl_crisis(crisis_id=crisis.pk) == ["flickr"]  # bluesky has no credentials
+        assert sent == [(crisis.pk, "flickr")]
+
+    def test_a_source_taken_off_the_crisis_is_not_crawled_even_when_asked(self, mastodon, crisis):
+        Crisis.objects.filter(pk=crisis.pk).update(crawl_sources=["bluesky"])
+        report = crawl(crisis)
+        assert report.stopped == "source_not_chosen"
+        assert not Post.objects.filter(crisis=crisis).exists()
+        assert mastodon.requests == []

@@ -12,7 +12,7 @@ from geoloc_platform.crises.models import Crisis
 
 
 class Command(BaseCommand):
-    help = "Crawl the enabled sources of an active crisis now, showing a progress bar per source."
+    help = "Crawl the enabled sources chosen for an active crisis now, showing a progress bar per source."
 
     def add_arguments(self, parser):
         parser.add_argument("crisis", help="the crisis slug")
@@ -26,9 +26,12 @@ class Command(BaseCommand):
             raise CommandError(f"No crisis with the slug {crisis!r}.")
         if found.status != Crisis.Status.ACTIVE:
             raise CommandError(f"The crisis {found.name!r} is {found.status}: only active crises are crawled.")
-        sources = source or enabled_sources()
+        sources = source or [name for name in enabled_sources() if name in (found.crawl_sources or [])]
         if not sources:
-            raise CommandError("No source is enabled: set credentials in the settings (see crawling/README.md).")
+            raise CommandError(
+                "No source is enabled for this crisis: set credentials in the settings (see crawling/README.md) "
+                "and choose its sources in the admin."
+            )
         while True:
             for name in sources:
                 self._crawl_one(found, name, max_pages)
