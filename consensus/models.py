@@ -65,6 +65,7 @@ class LocationConsensus(models.Model):
         NEEDS_MORE_ANSWERS = "needs_more_answers", _("Needs more answers")
         DONE = "done", _("Done")
         NEEDS_EXPERT_REVIEW = "needs_expert_review", _("Needs expert review")
+        AWAITING_VERIFICATION = "awaiting_verification", _("Waiting for a check by a volunteer with a record")
         CANNOT_GEOLOCATE = "cannot_geolocate", _("Cannot be geolocated")
 
     class Review(models.TextChoices):
@@ -87,6 +88,12 @@ class LocationConsensus(models.Model):
     n_answers = models.PositiveIntegerField(default=0)
     n_cannot_geolocate = models.PositiveIntegerField(default=0)
     review = models.CharField(max_length=10, choices=Review.choices, default=Review.AUTOMATIC)
+    trusted = models.BooleanField(
+        default=False, help_text=_("The evidence includes a volunteer with a record, a reviewer or a coordinator.")
+    )
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text=_("Who and what placed it (volunteers, their records, checks, rule).")
+    )
     copied_from = models.ForeignKey(
         Media,
         null=True,
@@ -150,6 +157,12 @@ class VolunteerSkill(models.Model):
     median_distance_to_consensus_m = models.FloatField(null=True, blank=True)
     median_distance_to_gold_m = models.FloatField(null=True, blank=True)
     median_time_on_task_s = models.FloatField(null=True, blank=True)
+    # The track record in this crisis: answers checked against gold images or against points whose trust came
+    # from someone else (a volunteer with a record, a reviewer, a coordinator).
+    n_gold_checked = models.PositiveIntegerField(default=0)
+    n_gold_correct = models.PositiveIntegerField(default=0)
+    n_confirmed = models.PositiveIntegerField(default=0, help_text=_("Answers a trusted result agreed with."))
+    n_contradicted = models.PositiveIntegerField(default=0, help_text=_("Answers a trusted result contradicted."))
     skill = models.FloatField(default=0.5)
     computed_at = models.DateTimeField(default=timezone.now)
 

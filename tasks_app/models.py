@@ -26,6 +26,7 @@ class CrowdTask(models.Model):
         RATING = "rating", _("Difficulty rating")
         GEOLOCATION = "geolocation", _("Geolocation")
         REVIEW = "review", _("Review")
+        VERIFICATION = "verification", _("Verification: is this photo at this pin?")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open: needs answers")
@@ -63,10 +64,15 @@ class CrowdTask(models.Model):
     expert_priority = models.FloatField(default=0.0)
     random_key = models.FloatField(default=0.0)
 
-    # Review tasks: the location to check.
+    # Review and verification tasks: the location to check.
     reference_lat = models.FloatField(null=True, blank=True)
     reference_lon = models.FloatField(null=True, blank=True)
     reference_radius_m = models.FloatField(null=True, blank=True)
+    # Verification tasks: the Street View the pinner recorded as evidence, shown beside the photo.
+    reference_pano_lat = models.FloatField(null=True, blank=True)
+    reference_pano_lon = models.FloatField(null=True, blank=True)
+    reference_pano_heading = models.FloatField(null=True, blank=True)
+    reference_pano_pitch = models.FloatField(null=True, blank=True)
     # Gold tasks: the known answer.
     gold_lat = models.FloatField(null=True, blank=True)
     gold_lon = models.FloatField(null=True, blank=True)
@@ -183,6 +189,9 @@ class Answer(models.Model):
     class Verdict(models.TextChoices):
         ACCEPT = "accept", _("Accept")
         CORRECT = "correct", _("Correct")
+        YES = "yes", _("Yes: the photo was taken at this pin")
+        NEARBY = "nearby", _("Nearby: close, but not at this pin")
+        NO = "no", _("No: not here")
 
     class Clue(models.TextChoices):
         SIGN_TEXT = "sign_text", _("Sign text")
@@ -212,6 +221,12 @@ class Answer(models.Model):
     pano_lon = models.FloatField(null=True, blank=True)
     pano_heading = models.FloatField(null=True, blank=True)
     pano_pitch = models.FloatField(null=True, blank=True)
+    # What the volunteer did before pinning, as the page reported it (null: not reported, e.g. an API client).
+    interaction = models.JSONField(null=True, blank=True)
+    # Derived on submit: the pin only repeats the text-derived guess (placed near it without searching), which
+    # makes it weak evidence (consensus README, "Independence").
+    confirms_prior = models.BooleanField(default=False)
+    prior_distance_m = models.FloatField(null=True, blank=True, help_text=_("From the text-derived guess."))
     note = models.TextField(blank=True, help_text=_("How I found it."))
     time_on_task_s = models.FloatField(null=True, blank=True)
     gold_error_m = models.FloatField(null=True, blank=True)
@@ -256,6 +271,10 @@ class Answer(models.Model):
                 | Q(verdict="correct", lat__isnull=False),
                 name="answer_review_verdict",
             ),
+            models.CheckConstraint(
+                condition=~Q(kind="verification") | Q(verdict__in=["yes", "nearby", "no"]),
+                name="answer_verification_verdict",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -291,11 +310,20 @@ class Report(models.Model):
 
 
 class VolunteerProfile(models.Model):
-    """What the scheduler knows of a volunteer. ``skill`` is written by the consensus app."""
+    """What the scheduler knows of a volunteer, written by the consensus app: skill and track record.
+
+    The record counts answers checked against something trusted (gold images, points a volunteer with a record or
+    a coordinator verified) over all crises: a track record follows the person from one crisis to the next.
+    """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crowd_profile")
     skill = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(1)])
     skill_updated_at = models.DateTimeField(null=True, blank=True)
+    record_correct = models.PositiveIntegerField(default=0, help_text=_("Checked answers that were right."))
+    record_checked = models.PositiveIntegerField(default=0, help_text=_("Answers checked so far."))
+    record_gold_correct = models.PositiveIntegerField(
+        default=0, help_text=_("Practice (gold) answers that were right.")
+    )
 
     class Meta:
         constraints = [

@@ -66,6 +66,18 @@ class CrisisAdmin(LeafletGeoAdmin):
         ("What to collect", {"fields": ["languages", "keywords", "hashtags", "country_codes"]}),
         ("Where and when", {"fields": ["affected_area", "collection_starts_at", "collection_ends_at"]}),
         ("Crowd work", {"fields": ["rating_redundancy", "geolocation_redundancy", "scheduling_policy"]}),
+        (
+            "Trust and verification",
+            {
+                "fields": [
+                    "redundancy_policy",
+                    "publish_requires_record",
+                    "trusted_min_record",
+                    "area_margin_km",
+                    "require_email_confirmation",
+                ]
+            },
+        ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
 

@@ -40,6 +40,10 @@ class Crisis(models.Model):
         PUBLIC = "public", _("Public")
         PRIVATE = "private", _("Private")
 
+    class RedundancyPolicy(models.TextChoices):
+        ADAPTIVE = "adaptive", _("Adaptive: ask for answers until the evidence is enough")
+        FIXED = "fixed", _("Fixed: the same number of geolocations for every image")
+
     class CrawlSource(models.TextChoices):
         """The platforms a crisis may be crawled on (crawling.sources has one adapter each)."""
 
@@ -80,6 +84,36 @@ class Crisis(models.Model):
     )
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     allow_anonymous = models.BooleanField(default=False, help_text=_("Let people contribute without an account."))
+    # Trust and verification (consensus README, "Trust"): how much evidence a point needs before it is published.
+    redundancy_policy = models.CharField(
+        max_length=10,
+        choices=RedundancyPolicy.choices,
+        default=RedundancyPolicy.ADAPTIVE,
+        help_text=_(
+            "Adaptive: one geolocation at a time, done when two independent skilled pins agree or a Street View match "
+            "is confirmed by a check; more only where pins disagree. Fixed: 'Geolocation redundancy' answers each."
+        ),
+    )
+    publish_requires_record = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Publish a point only when its evidence includes a volunteer with a track record, a reviewer or a "
+            "coordinator; otherwise it waits for a check. Turn off only for a vetted private team."
+        ),
+    )
+    trusted_min_record = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Correct checked answers (practice images, verified points) that make a track record."),
+    )
+    area_margin_km = models.FloatField(
+        default=10.0,
+        validators=[MinValueValidator(0), MaxValueValidator(1000)],
+        help_text=_("Points farther than this outside the affected area go to review, never straight to the map."),
+    )
+    require_email_confirmation = models.BooleanField(
+        default=False, help_text=_("Only volunteers who confirmed their e-mail address may contribute (no guests).")
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -112,6 +146,10 @@ class Crisis(models.Model):
             raise ValidationError({"collection_ends_at": _("The collection window must end after it starts.")})
         if self.affected_area and self.affected_area.get("type") not in ("Polygon", "MultiPolygon"):
             raise ValidationError({"affected_area": _("Draw a bounding box or a polygon.")})
+        if self.allow_anonymous and self.require_email_confirmation:
+            raise ValidationError(
+                {"require_email_confirmation": _("Guests have no e-mail address: turn anonymous help off first.")}
+            )
         problems = {
             "languages": codes.language_problems(self.languages),
             "country_codes": codes.country_problems(self.country_codes),
