@@ -296,40 +296,40 @@ class TestPostsStore:
         assert [m.remote_url for m in stored.media.order_by("position")] == ["https://i.example/a.jpg", ""]
 
 
+@pytest.fixture
+def crawls_sent(settings, monkeypatch) -> list[tuple[int, str]]:
+    """Mastodon and Flickr configured; the crawls beat would send, recorded instead of run."""
+    settings.MASTODON_INSTANCES = ["https://social.example"]
+    settings.FLICKR_API_KEY = "key"
+    from crawling import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.crawl_source, "delay", lambda crisis_id, source: sent.append((crisis_id, source)))
+    return sent
+
+
 class TestBeat:
     def test_every_active_crisis_is_crawled_and_paused_ones_are_not(
-        self, people, settings, monkeypatch, django_capture_on_commit_callbacks
+        self, people, crawls_sent, django_capture_on_commit_callbacks
     ):
-        settings.MASTODON_INSTANCES = ["https://social.example"]
-        settings.FLICKR_API_KEY = "key"
-        from crawling import tasks
-
-        sent = []
-        monkeypatch.setattr(tasks.crawl_source, "delay", lambda crisis_id, source: sent.append((crisis_id, source)))
         crisis = crisis_services.crisis_transition(crisis=people["crisis"], action="launch", user=None)
         paused = crisis_services.crisis_transition(crisis=people["other_crisis"], action="launch", user=None)
         crisis_services.crisis_transition(crisis=paused, action="pause", user=None)
         with django_capture_on_commit_callbacks(execute=True):
             assert services.crawl_active_crises() == 1
-        assert sorted(sent) == [(crisis.pk, "flickr"), (crisis.pk, "mastodon")]
+        assert sorted(crawls_sent) == [(crisis.pk, "flickr"), (crisis.pk, "mastodon")]
 
 
 class TestCrawlSourcesChosenPerCrisis:
     def test_beat_crawls_only_the_sources_the_crisis_chose(
-        self, people, settings, monkeypatch, django_capture_on_commit_callbacks
+        self, people, crawls_sent, django_capture_on_commit_callbacks
     ):
-        settings.MASTODON_INSTANCES = ["https://social.example"]
-        settings.FLICKR_API_KEY = "key"
-        from crawling import tasks
-
-        sent = []
-        monkeypatch.setattr(tasks.crawl_source, "delay", lambda crisis_id, source: sent.append((crisis_id, source)))
         crisis = people["crisis"]
         Crisis.objects.filter(pk=crisis.pk).update(crawl_sources=["flickr", "bluesky"])
         crisis_services.crisis_transition(crisis=crisis, action="launch", user=None)
         with django_capture_on_commit_callbacks(execute=True):
             assert services.crawl_crisis(crisis_id=crisis.pk) == ["flickr"]  # bluesky has no credentials
-        assert sent == [(crisis.pk, "flickr")]
+        assert crawls_sent == [(crisis.pk, "flickr")]
 
     def test_a_source_taken_off_the_crisis_is_not_crawled_even_when_asked(self, mastodon, crisis):
         Crisis.objects.filter(pk=crisis.pk).update(crawl_sources=["bluesky"])
