@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import struct
 import tempfile
@@ -138,6 +139,16 @@ def to_csv(records: list[dict], *, access: CrisisAccess) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# Characters XML 1.0 forbids (section 2.2), lone surrogates included: one of them in a crawled post would make the
+# whole document not well-formed, so each becomes U+FFFD, which says that something unreadable stood there.
+XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: object) -> str:
+    """``value`` as XML character data: forbidden characters replaced, markup escaped."""
+    return escape(XML_FORBIDDEN.sub("\ufffd", "" if value is None else str(value)))
+
+
 KML_STYLES = {"high": "ff50981a", "medium": "ff61aefd", "low": "ff2730d7", "": "ff888888"}  # aabbggrr
 
 
@@ -145,21 +156,18 @@ def to_kml(records: list[dict], *, access: CrisisAccess) -> bytes:
     columns = [name for name, _ in _columns(access) if name not in ("lat", "lon")]
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2"><Document>',
-        f"<name>{escape(access.name)}</name>",
+        f"<name>{xml_text(access.name)}</name>",
     ]
     for precision, colour in KML_STYLES.items():
         parts.append(
             f'<Style id="precision-{precision or "none"}"><IconStyle><color>{colour}</color></IconStyle></Style>'
         )
     for record in records:
-        data = "".join(
-            f'<Data name="{name}"><value>{escape(str(record[name]) if record[name] is not None else "")}</value></Data>'
-            for name in columns
-        )
+        data = "".join(f'<Data name="{name}"><value>{xml_text(record[name])}</value></Data>' for name in columns)
         when = f"<TimeStamp><when>{record['posted_at']}</when></TimeStamp>" if record["posted_at"] else ""
         parts.append(
             f"<Placemark><name>Image {record['id']}</name>"
-            f"<description>{escape(record['text'])}</description>{when}"
+            f"<description>{xml_text(record['text'])}</description>{when}"
             f"<styleUrl>#precision-{record['precision'] or 'none'}</styleUrl>"
             f"<ExtendedData>{data}</ExtendedData>"
             f"<Point><coordinates>{record['lon']:.6f},{record['lat']:.6f},0</coordinates></Point></Placemark>"

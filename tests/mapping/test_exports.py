@@ -2,15 +2,22 @@
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pyogrio
 import pytest
+from defusedxml import ElementTree
 from django.core.cache import cache
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geoloc_platform.crises.models import Crisis
+from mapping import exports
+from mapping import selectors as map_selectors
 from mapping.privacy import grid_snap
+from mapping.selectors import MapFilters
 from tests.mapping.conftest import make_point
 
 POINTS = [(-30.031234, -51.221234), (-30.1, -51.05)]
@@ -120,3 +127,67 @@ def test_exports_are_rate_limited(active_crises, monkeypatch):
     client = logged_in(active_crises["responder"])
     codes = [client.get(export_url(active_crises["crisis"], "csv")).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+class TestEveryExportParsesWhateverTheCrowdWrote:
+    """Random Unicode in posts, handles and the crisis name, through every export, read back by strict parsers."""
+
+    # What the database can hold: PostgreSQL refuses NUL (the ingest strips it) and neither backend stores lone
+    # surrogates. xml_text gets every code point below.
+    STORED_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+
+    @staticmethod
+    def parse_each(content_by_format: dict[str, bytes], tmp_path) -> dict[str, object]:
+        kml = ElementTree.fromstring(content_by_format["kml"])  # expat, hardened: refuses anything not well-formed
+        geojson = json.loads(content_by_format["geojson"], parse_constant=pytest.fail)
+        rows = list(csv.reader(io.StringIO(content_by_format["csv"].decode("utf-8"), newline="")))
+        for fmt, content in content_by_format.items():
+            path = tmp_path / f"export.{fmt}"
+            path.write_bytes(content)
+            assert pyogrio.read_info(path)["features"] >= 1, fmt
+        return {"kml": kml, "geojson": geojson, "csv": rows}
+
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None
+    )
+    @given(text=STORED_TEXT, author=STORED_TEXT, crisis_name=STORED_TEXT.filter(str.strip))
+    def test_every_format_is_well_formed_and_keeps_every_allowed_character(
+        self, active_crises, tmp_path, text, author, crisis_name
+    ):
+        crisis = active_crises["crisis"]
+        Crisis.objects.filter(pk=crisis.pk).update(name=crisis_name)
+        crisis.refresh_from_db()
+        media = make_point(crisis, text=text, author=author)
+        access = map_selectors.crisis_access(user=active_crises["coordinator"], crisis=crisis)
+        content_by_format = {
+            fmt: exports.crisis_export(access=access, filters=MapFilters(), fmt=fmt, image_url="/i/{id}/").content
+            for fmt in exports.FORMATS
+        }
+        media.post.delete()
+        parsed = self.parse_each(content_by_format, tmp_path)
+
+        kml_ns = {"k": "http://www.opengis.net/kml/2.2"}
+        placemark = parsed["kml"].find("k:Document/k:Placemark", kml_ns)
+        readable = exports.XML_FORBIDDEN.sub("\ufffd", text)
+        # An XML parser reads a carriage return as a line feed (XML 1.0, 2.11); nothing else may change.
+        assert placemark.findtext("k:description", namespaces=kml_ns) == readable.replace("\r\n", "\n").replace(
+            "\r", "\n"
+        )
+        assert parsed["geojson"]["features"][0]["properties"]["text"] == text
+        assert parsed["csv"][2][parsed["csv"][0].index("author")].lstrip("'") == author.lstrip("'")
+
+    @given(value=st.text(st.characters(), max_size=60))
+    def test_xml_text_makes_any_string_xml_character_data(self, value):
+        element = ElementTree.fromstring(f"<v>{exports.xml_text(value)}</v>".encode("utf-8", "surrogatepass"))
+        for char in element.text or "":
+            assert char in "\t\n" or 0x20 <= ord(char) <= 0xD7FF or 0xE000 <= ord(char) <= 0xFFFD or ord(char) > 0xFFFF
+
+    @pytest.mark.parametrize("character", ["\x0b", "\x1b", "\x00", "\ufffe", "\uffff", "\ud800", "\x7f\x0c"])
+    def test_one_forbidden_character_in_a_post_no_longer_breaks_the_kml(self, character, active_crises):
+        crisis = active_crises["crisis"]
+        access = map_selectors.crisis_access(user=active_crises["coordinator"], crisis=crisis)
+        record = {name: "" for name, _ in [*exports.COLUMNS, exports.AUTHOR_COLUMN]}
+        record.update(id=1, lat=1.0, lon=2.0, precision="high", posted_at=None, text=f"flood{character}street")
+        document = ElementTree.fromstring(exports.to_kml([record], access=access))
+        description = document.find(".//{http://www.opengis.net/kml/2.2}description").text
+        assert description.startswith("flood") and description.endswith("street")
