@@ -17,6 +17,7 @@ class Place(models.Model):
         CONTINENT = "continent", _("Continent")
         COUNTRY = "country", _("Country")
         ADMIN1 = "admin1", _("First-level region")
+        ADMIN2 = "admin2", _("Second-level unit (county, district)")
         CITY = "city", _("City or town")
         LOCAL = "local", _("Local place (neighbourhood, landmark)")
 
@@ -24,7 +25,12 @@ class Place(models.Model):
     name = models.CharField(max_length=300, db_index=True)
     alternate_names = models.JSONField(default=list, blank=True, help_text=_("Other names, any language or script."))
     country_code = models.CharField(max_length=2, blank=True)
-    admin1_code = models.CharField(max_length=20, blank=True)
+    admin1_code = models.CharField(
+        max_length=20, blank=True, help_text=_('A region\'s own code; on a town or unit, its region as "CC.CODE".')
+    )
+    admin2_name = models.CharField(
+        max_length=200, blank=True, help_text=_("The county or district a town lies in (a Place of kind admin2).")
+    )
     lat = models.FloatField()
     lon = models.FloatField()
     population = models.BigIntegerField(default=0)
