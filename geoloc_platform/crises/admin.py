@@ -1,11 +1,11 @@
-"""Coordinators create and run crises here: the affected area is drawn on a Leaflet map."""
+"""Coordinators create and run crises here: lists typed as words, the affected area drawn on a Leaflet map."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from leaflet.admin import LeafletGeoAdmin
 
 from geoloc_platform.crises import selectors, services
+from geoloc_platform.crises.forms import CrisisAdminForm
 from geoloc_platform.crises.models import Crisis, CrisisMembership, CrisisStatusChange
 from geoloc_platform.exceptions import InvalidTransition
 
@@ -46,7 +46,8 @@ def _lifecycle_action(action: str, description: str):
 
 
 @admin.register(Crisis)
-class CrisisAdmin(LeafletGeoAdmin):
+class CrisisAdmin(admin.ModelAdmin):
+    form = CrisisAdminForm
     list_display = ["name", "hazard", "status", "visibility", "collection_starts_at", "created_at"]
     list_filter = ["status", "hazard", "visibility"]
     search_fields = ["name", "slug", "description"]
@@ -63,7 +64,7 @@ class CrisisAdmin(LeafletGeoAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "hazard", "status", "visibility", "allow_anonymous"]}),
         ("For volunteers", {"fields": ["description", "volunteer_instructions"]}),
-        ("What to collect", {"fields": ["languages", "keywords", "hashtags", "country_codes"]}),
+        ("What to collect", {"fields": ["languages", "keywords", "hashtags", "country_codes", "crawl_sources"]}),
         ("Where and when", {"fields": ["affected_area", "collection_starts_at", "collection_ends_at"]}),
         ("Crowd work", {"fields": ["rating_redundancy", "geolocation_redundancy", "scheduling_policy"]}),
         (
@@ -80,6 +81,10 @@ class CrisisAdmin(LeafletGeoAdmin):
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
+
+    class Media:
+        css = {"all": ["crises/crisis_form.css"]}
+        js = ["crises/crisis_form.js"]
 
     @admin.action(
         description="Train a difficulty classifier on the selected crises' ratings", permissions=["coordinate"]
