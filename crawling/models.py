@@ -1,5 +1,6 @@
 """Posts collected for a crisis and their images; each image carries its pipeline stage."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -157,3 +158,80 @@ class CrawlState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.crisis} / {self.get_source_display()}"
+
+
+class ImportJob(models.Model):
+    """A CSV, or a ZIP of images with a CSV, that a coordinator uploaded in the admin to import into a crisis.
+
+    ``mapping`` says which column holds each field (``imports.IMPORT_FIELDS``). Each row's outcome is an
+    ImportRow written in the transaction that stores its post, so a run that stops resumes after the last row
+    recorded and nothing is stored twice.
+    """
+
+    class Kind(models.TextChoices):
+        CSV = "csv", _("CSV")
+        ZIP = "zip", _("ZIP of images with a CSV")
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded: check the columns, then start")
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    crisis = models.ForeignKey(Crisis, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Stored outside media/: only the EXIF-free copies under media/ are ever served.
+    upload = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    csv_member = models.CharField(max_length=500, blank=True, help_text=_("The CSV inside the ZIP."))
+    columns = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text=_("Field -> column name."))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_imported = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0, help_text=_("Rows whose post was imported before."))
+    rows_failed = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True, help_text=_("Why the whole file could not be imported."))
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text=_("Last row recorded: a run's heartbeat."))
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} into {self.crisis}"
+
+    @property
+    def rows_done(self) -> int:
+        return self.rows_imported + self.rows_skipped + self.rows_failed
+
+
+class ImportRow(models.Model):
+    """The outcome of one row of an import: its post, or why it was skipped or refused."""
+
+    class Outcome(models.TextChoices):
+        IMPORTED = "imported", _("Imported")
+        SKIPPED = "skipped", _("Already imported")
+        FAILED = "failed", _("Error")
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    number = models.PositiveIntegerField(help_text=_("Row of the CSV, 1 = the first row after the header."))
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.CharField(max_length=500, blank=True)
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The row as read, kept for rows with an error: the downloadable CSV gives them back to be fixed.
+    values = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="import_row_once")]
+        indexes = [models.Index(fields=["job", "outcome", "number"], name="import_row_outcome")]
+
+    def __str__(self) -> str:
+        return f"row {self.number}: {self.outcome}"
