@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from classification.geolocation.geo import Area
 from crawling.services import web_url_or_blank
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis
@@ -40,7 +41,10 @@ def lease_payload(assignment: Assignment) -> dict:
     task = assignment.task
     media = task.media
     post = media.post
-    guess = selectors.media_text_guess(media=media) if task.kind != CrowdTask.Kind.RATING else None
+    wants_guess = task.kind in (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.REVIEW)
+    guess = selectors.media_text_guess(media=media) if wants_guess else None
+    crisis_area = Area.from_geojson(task.crisis.affected_area) if guess else None
+    radius_km = (guess.radius_m or 0) / 1000 if guess else 0
     return {
         "lease_id": assignment.pk,
         "task_id": task.pk,
@@ -63,6 +67,10 @@ def lease_payload(assignment: Assignment) -> dict:
                 "radius_m": guess.radius_m,
                 "source": guess.source,
                 "candidates": guess.candidates,
+                # A guess that does not reach the affected area is likely a namesake elsewhere, and one wider
+                # than the area says less than the area itself: the page opens on the area in both cases.
+                "outside_area": bool(crisis_area) and crisis_area.distance_km(guess.lat, guess.lon) > radius_km,
+                "wider_than_area": bool(crisis_area) and radius_km > crisis_area.radius_km,
             }
             if guess
             else None
@@ -325,6 +333,12 @@ class ProgressApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
+        page_error = serializers.CharField(
+            max_length=300,
+            required=False,
+            allow_blank=True,
+            help_text="Sent by a task page that broke: the task is given back and the error logged.",
+        )
             ref_name = "ProgressOutput"
 
         total = serializers.IntegerField()

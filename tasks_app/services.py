@@ -359,9 +359,19 @@ def lease_heartbeat(*, lease_id: int, volunteer: AbstractBaseUser, now=None) -> 
 
 @transaction.atomic
 def lease_skip(
-    *, lease_id: int, volunteer: AbstractBaseUser, report_reason: str = "", report_note: str = "", now=None
+    *,
+    lease_id: int,
+    volunteer: AbstractBaseUser,
+    report_reason: str = "",
+    report_note: str = "",
+    page_error: str = "",
+    now=None,
 ) -> Assignment:
-    """Skip a task: its slot goes back to others, and this volunteer is never handed it again."""
+    """Skip a task: its slot goes back to others, and this volunteer is never handed it again.
+
+    ``page_error`` comes from a task page that broke in the volunteer's browser: the task is given back the same
+    way (so a reload shows another image, never the same broken one) and the error is logged for the developers.
+    """
     now = now or timezone.now()
     assignment = _locked_assignment(lease_id=lease_id, volunteer=volunteer)
     if assignment.state == Assignment.State.ANSWERED:
@@ -375,6 +385,8 @@ def lease_skip(
     if held_slot:
         _release_slot(assignment.task_id)
     if report_reason:
+    if page_error:
+        logger.warning("Task page broke on lease %s (task %s): %s", lease_id, assignment.task_id, page_error[:300])
         task = CrowdTask.objects.get(pk=assignment.task_id)
         report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
     return assignment

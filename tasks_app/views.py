@@ -79,6 +79,16 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     if not request.user.is_authenticated:
         if not user_can_contribute(user=request.user, crisis=crisis):
             return redirect_to_login(request.get_full_path())
+        "saved": _("Your last answer was saved. Thank you!"),
+        "expired_gone": _(
+            "Your time on this image ran out and it already has the answers it needs, so yours was not needed. "
+            "Loading a new image…"
+        ),
+        "server_error": _("The server could not take your answer just now. Wait a moment and press Submit again."),
+        "image_failed": _("The photo could not be loaded."),
+        "page_broken": _("The page stopped working."),
+        "no_place": _("No place of that name found. Try another spelling, or move the map yourself."),
+        "search_failed": _("The place search is not answering. Move the map yourself, or try again."),
         # The crisis takes anonymous help: a guest account, kept in the session, carries this person's answers.
         guest = guest_account_create(client_address=request.META.get("REMOTE_ADDR", ""))
         if guest is None:

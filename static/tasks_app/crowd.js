@@ -12,6 +12,55 @@
   var visibleMs = 0;
   var lastTick = Date.now();
   var busy = false;
+  var ready = false;  // set once the page's own script has set itself up (Crowd.ready)
+  var released = false;
+
+  // --- When something breaks: say so in words and offer a way on, never a silent dead page. ---
+  var problemBox = document.getElementById("page-problem");
+  function release(reason) {
+    // The task goes back to the others and this volunteer is not handed it again: a reload shows a new image.
+    if (released) { return Promise.resolve(); }
+    released = true;
+    return post(data.urls.skip, {page_error: String(reason || "").slice(0, 300)}).catch(function () { return null; });
+  }
+  function problem(detail, fatal) {
+    document.getElementById("page-problem-detail").textContent = detail || "";
+    if (problemBox.hidden) {
+      problemBox.hidden = false;
+      document.getElementById("page-problem-skip").focus();
+    }
+    if (fatal || !ready) { release(detail); }  // the page never worked: this task cannot be done here
+  }
+  function watchImage(image) {
+    // A photo that cannot be shown cannot be answered (even if it failed before this script ran).
+    function failed() { problem(msg.image_failed, true); }
+    image.addEventListener("error", failed);
+    if (image.complete && image.naturalWidth === 0 && image.getAttribute("src")) { failed(); }
+  }
+  window.addEventListener("error", function (event) { problem(event.message || msg.page_broken); });
+  window.addEventListener("unhandledrejection", function (event) {
+    problem(event.reason && event.reason.message ? event.reason.message : String(event.reason));
+  });
+  document.getElementById("page-problem-skip").addEventListener("click", function () {
+    busy = false;
+    release(document.getElementById("page-problem-detail").textContent).then(function () { next(0); });
+  });
+  document.getElementById("page-problem-reload").addEventListener("click", function () {
+    release(document.getElementById("page-problem-detail").textContent).then(function () { next(0); });
+  });
+
+  // The confirmation of the last answer outlives the reload that brings the next image.
+  try {
+    var saved = window.sessionStorage.getItem("crowd.saved");
+    if (saved) {
+      window.sessionStorage.removeItem("crowd.saved");
+      document.getElementById("crowd-saved").textContent = saved;
+      document.getElementById("crowd-saved").hidden = false;
+    }
+  } catch (e) { /* storage off: the status line said it before the reload */ }
+  function remember(text) {
+    try { window.sessionStorage.setItem("crowd.saved", text); } catch (e) { /* ignore */ }
+  }
 
   function post(url, body) {
     return fetch(url, {
@@ -142,6 +191,8 @@
     say(msg.sending);
     return post(data.urls.answer, body).then(function (r) {
       if (r.status === 201) {
+        released = true;
+        remember(msg.saved);
         if (showOthers.checked) {
           say(r.body.feedback || "", "ok");
           showOthersAnswers(r.body.others_url);
@@ -149,8 +200,19 @@
         return r;
       }
       busy = false;
-      say(errorText(r), "error");
-      if (r.body && (r.body.code === "already_answered" || r.body.code === "lease_closed")) { next(1500); }
+      var code = r.body && r.body.code;
+      if (code === "lease_expired") {
+        say(msg.expired_gone, "error");
+        busy = true;
+        next(4000);
+      } else if (code === "already_answered" || code === "lease_closed") {
+        say(errorText(r), "error");
+        next(1500);
+      } else if (r.status >= 500) {
+        say(msg.server_error, "error");
+      } else {
+        say(errorText(r), "error");
+      }
       return r;
     }, function () { busy = false; say(msg.offline, "error"); return null; });
   }
@@ -159,7 +221,11 @@
     if (busy) { return; }
     busy = true;
     post(data.urls.skip, {report_reason: extras().report_reason}).then(function (r) {
-      if (r.ok || (r.body && r.body.code)) { say(msg.skipped); next(200); } else { busy = false; say(errorText(r), "error"); }
+      if (r.ok || (r.body && r.body.code)) {
+        released = true;
+        say(msg.skipped);
+        next(200);
+      } else { busy = false; say(errorText(r), "error"); }
     }, function () { busy = false; say(msg.offline, "error"); });
   }
 
@@ -192,5 +258,12 @@
     });
   }
 
-  window.Crowd = {data: data, msg: msg, post: post, say: say, submit: submit, skip: skip, isTyping: isTyping};
+  window.Crowd = {
+    data: data, msg: msg, post: post, say: say, submit: submit, skip: skip, isTyping: isTyping, problem: problem,
+    watchImage: watchImage, ready: function () { ready = true; }
+  };
+  if (data.kind === "rating") {
+    watchImage(document.getElementById("task-image"));
+    ready = true;
+  }
 })();

@@ -1,4 +1,6 @@
-/* Geolocation and review pages: zoomable photo, Leaflet map with the text-derived guess, pin, Street View, keys. */
+/* Geolocation and review pages: zoomable photo, Leaflet map with the text-derived search area, pin, Street View,
+   place search, keys. The map gets its first view before any layer is drawn: a circle's bounds need a map with a
+   view, and asking for them earlier threw and left a dead page. */
 (function () {
   "use strict";
   var C = window.Crowd, data = C.data, msg = C.msg;
@@ -38,45 +40,83 @@
     var r = box.getBoundingClientRect();
     zoom(scale >= 4 ? 0 : 2, e.clientX - r.left, e.clientY - r.top);
   });
+  C.watchImage(img);
   document.getElementById("zoom-in").addEventListener("click", function () { zoom(1.5); });
   document.getElementById("zoom-out").addEventListener("click", function () { zoom(1 / 1.5); });
   document.getElementById("zoom-reset").addEventListener("click", function () { zoom(0); });
 
-  // --- The map: centred on the text-derived guess and its circle, else on the crisis area. ---
-  var map = L.map("task-map", {worldCopyJump: true});
-  L.tileLayer(data.tile_url, {attribution: data.tile_attribution, maxZoom: 19}).addTo(map);
-  var guess = data.text_guess;
-  if (data.reference) {
-    var ref = L.marker([data.reference.lat, data.reference.lon], {title: msg.reference, keyboard: false}).addTo(map);
-    ref.bindTooltip(msg.reference);
-    if (data.reference.radius_m) {
-      map.fitBounds(L.circle([data.reference.lat, data.reference.lon], {radius: data.reference.radius_m,
-        color: "#2c6fbb", weight: 1, fillOpacity: 0.08}).addTo(map).getBounds());
-    } else {
-      map.setView([data.reference.lat, data.reference.lon], 16);
-    }
-  } else if (guess) {
-    L.circleMarker([guess.lat, guess.lon], {radius: 6, color: "#d35400", fillOpacity: 0.9}).addTo(map)
-      .bindTooltip(msg.guess);
-    if (guess.radius_m) {
-      var circle = L.circle([guess.lat, guess.lon], {radius: guess.radius_m, color: "#d35400", weight: 1,
-        fillOpacity: 0.06, interactive: false}).addTo(map);
-      map.fitBounds(circle.getBounds());
-    } else {
-      map.setView([guess.lat, guess.lon], 14);
-    }
-    (guess.candidates || []).forEach(function (place) {
-      if (place.lat === undefined || place.lon === undefined) { return; }
-      L.circleMarker([place.lat, place.lon], {radius: 4, color: "#8e44ad"}).addTo(map).bindTooltip(String(place.name || ""));
-    });
-  } else if (data.crisis_area) {
-    var area = L.geoJSON(data.crisis_area, {style: {color: "#c0392b", weight: 2, fillOpacity: 0.05}, interactive: false});
-    area.addTo(map);
-    map.fitBounds(area.getBounds());
-  } else {
-    map.setView([20, 0], 2);
+  // --- What the volunteer did before pinning: a pin that only confirms the text's guess is weak evidence. ---
+  var interaction = {map_moved: false, map_zoomed: false, place_searched: false, streetview_opened: false};
+  var programmatic = 0;  // > 0 while our own code moves the map
+  function moveMap(action) {
+    programmatic += 1;
+    try { action(); } finally { programmatic -= 1; }
   }
 
+  // --- The map: first view, then layers. ---
+  var guess = data.text_guess;
+  var reference = data.reference;
+  var MIN_AREA_RADIUS_M = 300;  // a point guess is still a guess: show it as an area to search
+  var map = L.map("task-map", {worldCopyJump: true, keyboard: true});
+  var area = data.crisis_area
+    ? L.geoJSON(data.crisis_area, {style: {color: "#c0392b", weight: 2, fillOpacity: 0.03, dashArray: null},
+      interactive: false})
+    : null;
+
+  function circleBounds(lat, lon, radiusM) {
+    return L.latLng(lat, lon).toBounds(2 * Math.max(radiusM || 0, MIN_AREA_RADIUS_M));
+  }
+  function firstView() {
+    if (reference) { return circleBounds(reference.lat, reference.lon, reference.radius_m || 150); }
+    if (guess && !guess.outside_area && !guess.wider_than_area) {
+      return circleBounds(guess.lat, guess.lon, guess.radius_m);
+    }
+    if (area) { return area.getBounds(); }
+    if (guess) { return circleBounds(guess.lat, guess.lon, guess.radius_m); }
+    return null;
+  }
+  moveMap(function () {
+    var bounds = firstView();
+    if (bounds && bounds.isValid()) { map.fitBounds(bounds, {maxZoom: 17}); } else { map.setView([20, 0], 2); }
+  });
+  L.tileLayer(data.tile_url, {attribution: data.tile_attribution, maxZoom: 19}).addTo(map);
+  if (area) { area.addTo(map); }
+
+  if (reference) {
+    L.marker([reference.lat, reference.lon], {title: msg.reference, keyboard: false, interactive: false}).addTo(map);
+    if (reference.radius_m) {
+      L.circle([reference.lat, reference.lon], {radius: reference.radius_m, color: "#2c6fbb", weight: 1,
+        fillOpacity: 0.08, interactive: false}).addTo(map);
+    }
+  } else if (guess) {
+    // An area to search, never a point to click: no marker at its centre.
+    L.circle([guess.lat, guess.lon], {radius: Math.max(guess.radius_m || 0, MIN_AREA_RADIUS_M), color: "#d35400",
+      weight: 2, dashArray: "6 6", fillOpacity: 0.04, interactive: false}).addTo(map);
+  }
+  (guess && guess.candidates || []).forEach(function (place) {
+    L.circleMarker([place.lat, place.lon], {radius: 4, color: "#8e44ad", weight: 2, fillOpacity: 0.3,
+      interactive: false}).addTo(map)
+      .bindTooltip(String(place.name || ""), {permanent: true, direction: "right", className: "crowd-candidate-label"});
+  });
+
+  map.on("dragstart", function () { interaction.map_moved = true; });
+  map.on("zoomstart", function () { if (!programmatic) { interaction.map_zoomed = true; } });
+  map.on("movestart", function () { if (!programmatic) { interaction.map_moved = true; } });
+
+  // Buttons that show the text's places (several candidates, or a guess outside the crisis area).
+  document.querySelectorAll("[data-goto-lat]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var lat = Number(button.dataset.gotoLat), lon = Number(button.dataset.gotoLon);
+      moveMap(function () { map.fitBounds(circleBounds(lat, lon, Number(button.dataset.gotoRadius)), {maxZoom: 15}); });
+      document.getElementById("task-map").focus();
+    });
+  });
+  var showArea = document.getElementById("show-crisis-area");
+  if (showArea && area) {
+    showArea.addEventListener("click", function () { moveMap(function () { map.fitBounds(area.getBounds()); }); });
+  }
+
+  // --- The pin: click or tap the map, or P at the map's centre (keyboard). ---
   var pin = null;
   var readout = document.getElementById("pin-readout");
   function pinLatLng() { return pin ? pin.getLatLng().wrap() : null; }
@@ -93,7 +133,7 @@
   function pinMoved() {
     var p = pinLatLng();
     readout.textContent = msg.pin_at + " " + round6(p.lat).toFixed(6) + ", " + round6(p.lng).toFixed(6);
-    if (data.kind === "review") { document.querySelector('input[name=verdict][value=correct]').checked = true; }
+    if (data.kind === "review") { document.querySelector("input[name=verdict][value=correct]").checked = true; }
     updateStreetView();
   }
   map.on("click", function (e) { setPin(e.latlng.wrap()); });
@@ -137,37 +177,69 @@
       }, 300);
     }
   }
-  sv.addEventListener("toggle", updateStreetView);
+  sv.addEventListener("toggle", function () {
+    if (sv.open) { interaction.streetview_opened = true; }
+    updateStreetView();
+  });
+  [svLink, mlyLink].forEach(function (link) {
+    link.addEventListener("click", function () { interaction.streetview_opened = true; });
+  });
   headingInput.addEventListener("input", updateStreetView);
   pitchInput.addEventListener("input", updateStreetView);
 
-  // --- Place search (bundled gazetteer on the server). ---
+  // --- Place search (the offline gazetteer on the server). Enter takes the first place found. ---
   var search = document.getElementById("place-search");
   var results = document.getElementById("place-results");
+  var searchNote = document.getElementById("place-search-note");
   var searchTimer = null;
+  var found = [];
+  function goToPlace(place) {
+    interaction.place_searched = true;
+    moveMap(function () { map.setView([place.lat, place.lon], 14); });
+    results.textContent = "";
+    searchNote.textContent = place.name;
+    document.getElementById("task-map").focus();
+  }
+  function runSearch(q, then) {
+    fetch(data.urls.places + "?q=" + encodeURIComponent(q), {credentials: "same-origin",
+      headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        if (!r.ok) { throw new Error(String(r.status)); }
+        return r.json();
+      })
+      .then(function (places) {
+        if (search.value.trim() !== q) { return; }  // the volunteer typed on: a later answer is coming
+        found = places;
+        results.textContent = "";
+        searchNote.textContent = places.length ? "" : msg.no_place;
+        places.forEach(function (place) {
+          var li = document.createElement("li");
+          var button = document.createElement("button");
+          button.type = "button";
+          button.textContent = place.name;  // textContent: names are never parsed as HTML
+          button.addEventListener("click", function () { goToPlace(place); });
+          li.appendChild(button);
+          results.appendChild(li);
+        });
+        if (then) { then(); }
+      }, function () { searchNote.textContent = msg.search_failed; });
+  }
   search.addEventListener("input", function () {
     clearTimeout(searchTimer);
     var q = search.value.trim();
-    if (q.length < 2) { results.textContent = ""; return; }
-    searchTimer = setTimeout(function () {
-      fetch(data.urls.places + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
-        .then(function (r) { return r.ok ? r.json() : []; })
-        .then(function (places) {
-          results.textContent = "";
-          places.forEach(function (place) {
-            var li = document.createElement("li");
-            var button = document.createElement("button");
-            button.type = "button";
-            button.textContent = place.name;  // textContent: names are never parsed as HTML
-            button.addEventListener("click", function () {
-              map.setView([place.lat, place.lon], 14);
-              results.textContent = "";
-            });
-            li.appendChild(button);
-            results.appendChild(li);
-          });
-        });
-    }, 250);
+    if (q.length < 2) { results.textContent = ""; searchNote.textContent = ""; found = []; return; }
+    searchTimer = setTimeout(function () { runSearch(q); }, 250);
+  });
+  search.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      clearTimeout(searchTimer);
+      var q = search.value.trim();
+      if (q.length < 2) { return; }
+      runSearch(q, function () { if (found.length) { goToPlace(found[0]); } });
+    } else if (event.key === "Escape") {
+      results.textContent = "";
+    }
   });
 
   // --- Answer. ---
@@ -177,8 +249,11 @@
   }
   function submitAnswer() {
     var p = pinLatLng();
-    var fields = {clue_tags: Array.prototype.map.call(document.querySelectorAll("input[name=clue]:checked"),
-      function (input) { return input.value; })};
+    var fields = {
+      clue_tags: Array.prototype.map.call(document.querySelectorAll("input[name=clue]:checked"),
+        function (input) { return input.value; }),
+      interaction: interaction
+    };
     if (data.kind === "review") {
       fields.verdict = checked("verdict");
       if (fields.verdict === "correct") {
@@ -201,7 +276,7 @@
       }
     }
     C.submit(fields).then(function (r) {
-      if (r && r.status === 201 && r.body.gold_lat !== null) {
+      if (r && r.status === 201 && r.body.gold_lat !== null && r.body.gold_lat !== undefined) {
         L.marker([r.body.gold_lat, r.body.gold_lon], {title: msg.gold}).addTo(map).bindTooltip(msg.gold).openTooltip();
       }
     });
@@ -212,18 +287,28 @@
     var input = document.querySelector("input[name=" + name + "][value=" + value + "]");
     if (input) { input.checked = true; input.focus(); }
   }
+  var mapBox = document.getElementById("task-map");
   var keys = data.kind === "review"
     ? {a: ["verdict", "accept"], c: ["verdict", "correct"]}
     : {h: ["precision", "high"], m: ["precision", "medium"], l: ["precision", "low"], n: ["precision", "cannot"]};
   document.addEventListener("keydown", function (event) {
     if (C.isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) { return; }
     var key = event.key.toLowerCase();
+    var onMap = mapBox.contains(event.target);
     if (keys[key]) { event.preventDefault(); choose(keys[key][0], keys[key][1]); }
-    else if (key === "enter" && event.target.tagName !== "BUTTON") { event.preventDefault(); submitAnswer(); }
+    else if (key === "p") { event.preventDefault(); setPin(map.getCenter().wrap()); }
+    else if (key === "enter" && event.target.tagName !== "BUTTON" && event.target.tagName !== "A" &&
+             event.target.tagName !== "SUMMARY") { event.preventDefault(); submitAnswer(); }
     else if (key === "s") { event.preventDefault(); C.skip(); }
     else if (key === "v") { event.preventDefault(); sv.open = !sv.open; }
+    else if (key === "f") { event.preventDefault(); search.focus(); }
+    else if (onMap) { return; }  // arrows and + / - move and zoom the map (Leaflet's keyboard handler)
     else if (key === "+" || key === "=") { event.preventDefault(); zoom(1.5); }
     else if (key === "-") { event.preventDefault(); zoom(1 / 1.5); }
     else if (key === "0") { event.preventDefault(); zoom(0); }
   });
+
+  // The map may have been laid out before the page's fonts and columns settled.
+  setTimeout(function () { moveMap(function () { map.invalidateSize(); }); }, 0);
+  C.ready();
 })();

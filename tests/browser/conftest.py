@@ -1,9 +1,20 @@
-"""Playwright driving Debian's Chromium (never a downloaded browser) against the live test server."""
+"""Playwright driving Debian's Chromium (never a downloaded browser) against the live test server.
 
+Every browser test gets ``page``, which fails the test on any page error (an uncaught exception), console error,
+failed request to our own server, or error status for one of our static files or images. A test that expects a
+problem says so with ``page_problems.allow(pattern)``. Map tiles come from a local stand-in (no internet here), so
+tile requests never fail and screenshots show a plain grid.
+"""
+
+import io
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image, ImageDraw
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -16,6 +27,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "test-artifacts"))
+# Subresources whose error status is a broken page (an API answering 409 on purpose is not).
+ASSET_TYPES = {"stylesheet", "script", "image", "font", "media"}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -30,15 +44,111 @@ def browser():
         browser.close()
 
 
+def _tile_png() -> bytes:
+    tile = Image.new("RGB", (256, 256), (236, 238, 233))
+    draw = ImageDraw.Draw(tile)
+    draw.line([(0, 0), (255, 0)], fill=(214, 217, 210))
+    draw.line([(0, 0), (0, 255)], fill=(214, 217, 210))
+    out = io.BytesIO()
+    tile.save(out, "PNG")
+    return out.getvalue()
+
+
+TILE_PNG = _tile_png()
+
+
+@dataclass
+class PageProblems:
+    """What went wrong in the browser during a test, and what the test said it expects."""
+
+    origin: str
+    seen: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(re.compile(pattern))
+
+    def record(self, problem: str) -> None:
+        self.seen.append(problem)
+
+    def ours(self, url: str) -> bool:
+        return urlsplit(url)[:2] == urlsplit(self.origin)[:2]
+
+    def unexpected(self) -> list[str]:
+        return [problem for problem in self.seen if not any(p.search(problem) for p in self.allowed)]
+
+
+def watch(page, problems: PageProblems) -> None:
+    """Record every page error, console error and failed request of ``page`` (and its popups)."""
+    page.on("pageerror", lambda error: problems.record(f"page error: {error}"))
+
+    def console(message) -> None:
+        if message.type != "error":
+            return
+        # Chromium logs every error status as a console error, 409s of our API included: those are judged by
+        # status below, and requests to other servers (tiles, Street View) are not ours to judge.
+        if message.text.startswith("Failed to load resource"):
+            return
+        problems.record(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def failed(request) -> None:
+        if problems.ours(request.url):
+            problems.record(f"request failed: {request.method} {request.url} ({request.failure})")
+
+    def response(response) -> None:
+        if not problems.ours(response.url):
+            return
+        if response.status >= 500 or (response.status >= 400 and response.request.resource_type in ASSET_TYPES):
+            problems.record(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    page.on("console", console)
+    page.on("requestfailed", failed)
+    page.on("response", response)
+    page.on("popup", lambda popup: watch(popup, problems))
+
+
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+def page_problems(live_server):
+    """Fails the test, after its pages closed, on any problem it did not say it expects."""
+    problems = PageProblems(origin=live_server.url)
+    yield problems
+    unexpected = problems.unexpected()
+    if unexpected:
+        pytest.fail("The browser saw problems:\n" + "\n".join(unexpected), pytrace=False)
+
+
+def new_page(browser, live_server, problems: PageProblems, *, viewport: dict | None = None):
+    """A page in a fresh browser context (its own cookies), watched for problems, tiles served locally."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, base_url=live_server.url)
+    context.route(
+        re.compile(r"https://[a-z.]*tile\.openstreetmap\.org/.*"),
+        lambda route: route.fulfill(status=200, content_type="image/png", body=TILE_PNG),
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
-    # No internet here: tiles fail fast instead of hanging the page.
-    page.route("**/tile.openstreetmap.org/**", lambda route: route.abort())
+    watch(page, problems)
+    return page
+
+
+@pytest.fixture
+def page(browser, live_server, page_problems):
+    page = new_page(browser, live_server, page_problems)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def other_page(browser, live_server, page_problems):
+    """A second person's browser, watched like ``page``, for tests where two people meet."""
+    opened = []
+
+    def open_page(viewport: dict | None = None):
+        opened.append(new_page(browser, live_server, page_problems, viewport=viewport))
+        return opened[-1]
+
+    yield open_page
+    for other in opened:
+        other.context.close()
 
 
 def screenshot(page, name: str) -> None:
