@@ -110,6 +110,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    "geoloc_platform.accounts.address_lockout.AddressLockoutBackend",  # password spraying: failures per address
     "axes.backends.AxesStandaloneBackend",  # login throttling runs before the password is checked
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -128,6 +129,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "geoloc_platform.client_address.client_address"  # behind TRUSTED_PROXY_COUNT proxies
+# Failed logins from one address across every username before that address is locked out for the cool-off.
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 # Crises that take anonymous help give each visitor a guest account; this caps how many one address makes.
 GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR = env.int("GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR", default=20)
 
@@ -212,10 +216,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+    "DEFAULT_THROTTLE_CLASSES": [  # keyed on geoloc_platform.client_address, never on a client's header
+        "geoloc_platform.throttling.AnonRateThrottle",
+        "geoloc_platform.throttling.UserRateThrottle",
     ],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # DRF's own throttle classes, where a view names them, agree
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_RATE_ANON", default="60/min"),
         "user": env.str("API_RATE_USER", default="600/min"),

@@ -21,11 +21,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_is_coordinator
+from geoloc_platform.throttling import ScopedRateThrottle
 from mapping import exports, selectors, services
 from mapping.geojson import as_datetime, feature_collection, guess_features, point_features
 from mapping.selectors import PRECISION_RANK, CrisisAccess, MapFilters

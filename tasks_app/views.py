@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from geoloc_platform.accounts.services import guest_account_create
+from geoloc_platform.client_address import client_address
 from geoloc_platform.crises.selectors import user_can_contribute
 from tasks_app import selectors, services
 from tasks_app.apis import crisis_for, lease_payload
@@ -90,7 +91,7 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "no_place": _("No place of that name found. Try another spelling, or move the map yourself."),
         "search_failed": _("The place search is not answering. Move the map yourself, or try again."),
         # The crisis takes anonymous help: a guest account, kept in the session, carries this person's answers.
-        guest = guest_account_create(client_address=request.META.get("REMOTE_ADDR", ""))
+        guest = guest_account_create(client_address=client_address(request))
         if guest is None:
             return render(request, "tasks_app/closed.html", {"crisis": crisis, "too_many_guests": True}, status=429)
         login(request, guest, backend="django.contrib.auth.backends.ModelBackend")

@@ -15,3 +15,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_role_groups, dispatch_uid="accounts_role_groups")
+        from django.contrib.auth.signals import user_login_failed
+
+        from geoloc_platform.accounts.address_lockout import login_failed_count_address
+
+        user_login_failed.connect(login_failed_count_address, dispatch_uid="accounts_address_lockout")
