@@ -19,6 +19,11 @@
     var field = form.elements[name];
     if (field && params.get(name) !== null) { field.value = params.get(name); }
   });
+  // On a phone the map comes first: the filters fold away, and their summary says how many are set.
+  var active = FILTERS.filter(function (name) { return params.get(name); }).length;
+  document.getElementById("map-filter-count").textContent = active ? "(" + active + ")" : "";
+  var phone = window.matchMedia("(max-width: 800px)").matches;
+  if (phone) { document.getElementById("map-filter-fold").open = false; }
 
   // --- Map and layers -------------------------------------------------------------------------
   var map = L.map("disaster-map", { preferCanvas: false, worldCopyJump: true });
@@ -50,7 +55,7 @@
   var areas = L.featureGroup();
   verified.addTo(map);
   areas.addTo(map);
-  var layerControl = L.control.layers(null, null, { collapsed: false }).addTo(map);
+  var layerControl = L.control.layers(null, null, { collapsed: phone }).addTo(map);
   layerControl.addOverlay(verified, S.layerVerified);
   layerControl.addOverlay(guesses, S.layerGuesses);
   layerControl.addOverlay(areas, S.layerArea);

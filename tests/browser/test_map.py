@@ -90,3 +90,29 @@ def test_a_coordinator_sees_the_dashboard_charts(page, live_server):
     assert page.locator("#dash-funnel rect.dash-bar").count() == 7
     assert "Computed" in page.locator("#dash-computed").inner_text()
     screenshot(page, "dashboard")
+
+
+def test_on_a_phone_the_responder_sees_the_map_first_with_the_filters_folded_away(browser, live_server, page_problems):
+    from tests.browser.conftest import PHONE, new_page
+
+    crisis = make_crisis()
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE)
+    responder = make_user("responder")
+    from geoloc_platform.crises.models import CrisisMembership
+
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+    make_point(crisis, lat=-30.03, lon=-51.22, radius=150, precision="high", text="Shelter at the school")
+    page = new_page(browser, live_server, page_problems, viewport=PHONE)
+    sign_in(page, live_server, responder)
+    page.goto(f"/map/?crisis={crisis.slug}&lat=-30.04&lon=-51.2&z=13")
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '1'")
+    box = page.locator("#disaster-map").bounding_box()
+    assert box["y"] < 200 and box["y"] + box["height"] <= PHONE["height"], box  # the whole map on the first screen
+    assert page.locator("#filter-confidence").is_hidden()
+    assert page.locator("#map-filter-fold summary").inner_text().startswith("Filters (1)")  # the crisis filter
+    screenshot(page, "map_phone")
+    page.locator("#map-filter-fold summary").click()
+    page.select_option("#filter-confidence", "high")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_function("new URLSearchParams(location.search).get('confidence') === 'high'")
+    page.context.close()
