@@ -6,6 +6,8 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from geoloc_platform.views import FaviconRedirect
+
 urlpatterns = [
     path("", include("geoloc_platform.crises.urls")),
     path("", include("tasks_app.urls")),
@@ -15,6 +17,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's, the API docs).
+    path("favicon.ico", FaviconRedirect.as_view()),
 ]
 
 if settings.SERVE_MEDIA:
