@@ -1,12 +1,24 @@
-"""Coordinators inspect posts and images of the crises they run, and re-send stuck images."""
+"""Coordinators inspect posts and images of the crises they run, re-send stuck images, and import files."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext_lazy as _
 
 from crawling import selectors, services
-from crawling.models import CrawlState, Media, Post
-from geoloc_platform.crises.selectors import crisis_list_coordinated
+from crawling.forms import FIELD_LABELS, ImportMappingForm, ImportUploadForm
+from crawling.imports import ImportFileError
+from crawling.models import CrawlState, ImportJob, Media, Post
+from geoloc_platform.crises.selectors import crisis_list_coordinated, user_is_coordinator
 
 
 class CoordinatedCrisisMixin:
@@ -139,3 +151,111 @@ class CrawlStateAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
             crawl_source_task.delay(crisis_id, source)
             sent += 1
         self.message_user(request, f"Sent {sent} crawls.")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    """Imports from a CSV or a ZIP: upload, check the columns on a preview, start, watch, fix the rows with errors.
+
+    The add and change pages are the import's own pages; every one checks that the user coordinates the crisis.
+    """
+
+    list_display = ["original_name", "crisis", "status", "progress", "rows_imported", "rows_skipped", "rows_failed"]
+    list_filter = ["status", "crisis"]
+    list_display_links = ["original_name"]
+    FAILED_ROWS_SHOWN = 200
+
+    @admin.display(description=_("rows done"))
+    def progress(self, job: ImportJob) -> str:
+        return f"{job.rows_done} / {job.rows_total}" if job.rows_total is not None else str(job.rows_done)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser  # the record of what was imported, and by whom
+
+    def has_change_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or user_is_coordinator(user=request.user, crisis=obj.crisis))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.failed_rows_csv_view)
+        return [path("<int:object_id>/errors.csv", view, name="crawling_importjob_errors"), *super().get_urls()]
+
+    def _job_or_404(self, request: HttpRequest, object_id) -> ImportJob:
+        job = self.get_object(request, str(object_id))  # only jobs of crises this user coordinates
+        if job is None or not self.has_view_permission(request, job):
+            raise Http404(_("No such import."))
+        return job
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        crises = crisis_list_coordinated(user=request.user)
+        form = ImportUploadForm(
+            request.POST or None, request.FILES or None, crises=crises, initial={"crisis": request.GET.get("crisis")}
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = services.import_job_create(
+                    crisis=form.cleaned_data["crisis"], user=request.user, upload=form.cleaned_data["upload"]
+                )
+            except ImportFileError as error:
+                form.add_error("upload", str(error))
+            else:
+                self.log_addition(request, job, [{"added": {}}])
+                return redirect("admin:crawling_importjob_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Import posts and images"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/crawling/importjob/upload.html", context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        job = self._job_or_404(request, object_id)
+        can_run = self.has_change_permission(request, job)
+        if request.method == "POST" and not can_run:
+            raise PermissionDenied
+        mapping_form, preview, mapping = None, [], job.mapping
+        if job.status == ImportJob.Status.UPLOADED:
+            mapping_form = ImportMappingForm(
+                request.POST if request.method == "POST" else None, columns=job.columns, initial=job.mapping
+            )
+            if mapping_form.is_bound and mapping_form.is_valid():
+                mapping = mapping_form.mapping()
+                if "_start" in request.POST:
+                    if services.import_job_start(job=job, mapping=mapping):
+                        self.log_change(request, job, _("Started the import."))
+                    return redirect("admin:crawling_importjob_change", job.pk)
+            preview = selectors.import_job_preview(job=job, mapping=mapping)
+        elif request.method == "POST" and "_resume" in request.POST:
+            services.import_job_resume(job=job)
+            return redirect("admin:crawling_importjob_change", job.pk)
+        job.refresh_from_db()
+        running = job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": job.original_name,
+            "job": job,
+            "can_run": can_run,
+            "mapping_form": mapping_form,
+            "preview": preview,
+            "header": [(column, _mapped_to(column, mapping)) for column in job.columns],
+            "running": running,
+            "stopped": running and job.progress_at and timezone.now() - job.progress_at > settings.PIPELINE_STUCK_AFTER,
+            "failed_rows": selectors.import_job_failed_rows(job=job)[: self.FAILED_ROWS_SHOWN],
+            "stages": selectors.import_job_stages(job=job) if job.rows_imported else [],
+        }
+        return TemplateResponse(request, "admin/crawling/importjob/job.html", context)
+
+    def failed_rows_csv_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        job = self._job_or_404(request, object_id)
+        response = HttpResponse(selectors.import_job_failed_rows_csv(job=job), content_type="text/csv; charset=utf-8")
+        name = Path(job.original_name).stem or "import"
+        response["Content-Disposition"] = content_disposition_header(True, f"{name}-errors.csv")
+        return response
+
+
+def _mapped_to(column: str, mapping: dict[str, str]) -> str:
+    return ", ".join(str(FIELD_LABELS[field]) for field, chosen in mapping.items() if chosen == column)

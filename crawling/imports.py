@@ -6,11 +6,16 @@ import csv
 import hashlib
 import io
 import json
+import posixpath
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
+
+from django.utils.translation import gettext as _
 
 from crawling.models import Post
 from crawling.sources.base import (
@@ -44,13 +49,7 @@ MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def read_text(path: Path) -> str:
-    """UTF-8 (with or without a BOM); files that are not UTF-8 are read as Windows-1252, the usual other encoding of
-    exported spreadsheets, rather than with every accented letter replaced."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return decode_text(path.read_bytes())
 
 
 def _finite_only(constant: str) -> None:
@@ -269,77 +268,304 @@ def _twitter_time(value: str | None) -> datetime | None:
 
 # Plain CSV -------------------------------------------------------------------------------------------
 
-_CSV_ALIASES = {
-    "text": ("text", "tweet_text", "caption"),
-    "image": ("image", "image_url", "image_path", "url_image", "media"),
-    "id": ("id", "post_id", "source_id"),
-    "time": ("time", "posted_at", "created_at", "date"),
+# Each field a CSV can fill, with the column names recognised for it, best first. A column goes to the first field
+# that names it ("url" is the image's when nothing else is, else the post's link). Coordinators can change the
+# guess in the admin.
+IMPORT_FIELDS: dict[str, tuple[str, ...]] = {
+    "image": ("file", "filename", "image", "image_url", "image_path", "url_image", "media", "url"),
+    "text": ("text", "caption", "tweet_text", "description"),
+    "alt_text": ("alt", "alt_text"),
     "lat": ("lat", "latitude"),
-    "lon": ("lon", "lng", "longitude"),
-    "author": ("author", "user", "author_handle"),
-    "url": ("url", "post_url", "link"),
+    "lon": ("lon", "lng", "long", "longitude"),
+    "date": ("date", "time", "posted_at", "created_at", "datetime", "timestamp"),
+    "author": ("author", "user", "author_handle", "credit", "photographer"),
+    "link": ("post_url", "link", "url"),
     "language": ("language", "lang"),
+    "id": ("id", "post_id", "source_id"),
 }
 
 
+def _column_key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def columns_guess(columns: list[str]) -> dict[str, str]:
+    """Field -> column, from the columns' names (case, spaces and hyphens do not matter)."""
+    by_key: dict[str, str] = {}
+    for column in columns:
+        by_key.setdefault(_column_key(column), column)
+    mapping: dict[str, str] = {}
+    for field_name, aliases in IMPORT_FIELDS.items():
+        taken = set(mapping.values())
+        found = next((by_key[a] for a in aliases if a in by_key and by_key[a] not in taken), None)
+        if found is not None:
+            mapping[field_name] = found
+    return mapping
+
+
+class RowError(Exception):
+    """One row cannot be imported; the message says which value is wrong and how."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class CsvRow:
+    """A CSV row read through a column mapping: the post it makes and its image (a URL, or a file name)."""
+
+    post: NormalisedPost
+    image: str
+
+    @property
+    def image_is_url(self) -> bool:
+        return bool(_http(self.image))
+
+
+def row_read(row: dict[str, str | None], mapping: dict[str, str]) -> CsvRow:
+    """The post of one row, or RowError naming the first wrong value. Without an id, the post is named by a hash of
+    its text and image, so importing the same rows twice finds the same posts."""
+    if None in row:
+        raise RowError(_("The row has more values than the file has columns (a comma in an unquoted value?)."))
+
+    def value(name: str) -> str:
+        column = mapping.get(name)
+        return (row.get(column) or "").strip() if column else ""
+
+    image, text = value("image"), value("text")
+    if not image:
+        raise RowError(_("No image: the “%(column)s” column is empty.") % {"column": mapping.get("image", "")})
+    if "://" in image[:12] and not _http(image):
+        raise RowError(_("Image “%(image)s”: only http and https addresses are fetched.") % {"image": image[:100]})
+    lat, lon = value("lat"), value("lon")
+    point = (None, None)
+    if lat or lon:
+        point = valid_point(lat.replace(",", "."), lon.replace(",", "."))
+        if point[0] is None:
+            raise RowError(
+                _("Latitude “%(lat)s”, longitude “%(lon)s”: give both, in degrees (-90 to 90, -180 to 180).")
+                % {"lat": lat[:30], "lon": lon[:30]}
+            )
+    date = value("date")
+    posted_at = parse_iso(date) if date else None
+    if date and posted_at is None:
+        raise RowError(
+            _("Date “%(date)s” is not a date: write it as 2024-05-06 or 2024-05-06T10:30:00Z.") % {"date": date[:40]}
+        )
+    link = value("link")
+    if link and not _http(link):
+        raise RowError(_("Link “%(link)s” is not an http or https address.") % {"link": link[:100]})
+    source_id = value("id") or hashlib.sha256(f"{text}\n{image}".encode()).hexdigest()[:32]
+    post = NormalisedPost(
+        source_id=source_id[:200],
+        url=link,
+        author_handle=value("author")[:200],
+        text=text,
+        language=value("language")[:10],
+        posted_at=posted_at,
+        hashtags=hashtags_in(text),
+        geo_lat=point[0],
+        geo_lon=point[1],
+        raw={"rows": [dict(row)]},
+        media=[NormalisedMedia(remote_url=_http(image), alt_text=value("alt_text"))],
+    )
+    return CsvRow(post=post, image=image)
+
+
 def read_csv(path: Path, *, images_dir: Path | None = None) -> Iterator[NormalisedPost]:
-    """Columns: text, image (URL, or a path under ``images_dir`` or else the CSV's folder); optional id, time,
-    lat, lon, author, url, language. Without an id, the post is named by a hash of its text and image, so
-    importing the same file twice finds the same posts. Rows sharing an id are one post with several images."""
+    """Columns as in IMPORT_FIELDS: an image (URL, or a path under ``images_dir`` or else the CSV's folder), and
+    optionally text, alt text, lat, lon, date, author, link, language and id. Rows sharing an id are one post with
+    several images; rows without an image are passed over, and rows with a wrong value are skipped and said."""
     base = images_dir or path.parent
     posts: dict[str, NormalisedPost] = {}
     skipped: list[SkippedItem] = []
-    with io.StringIO(read_text(path), newline="") as handle:
-        reader = csv.DictReader(handle)
+    columns, rows = table_read(path.read_bytes())
+    mapping = columns_guess(columns)
+    if "image" not in mapping:
+        raise ImportFileError("a CSV import needs an image column (file, image, image_url, image_path or url)")
+    for number, row in rows:
+        if isinstance(row, RowError):
+            skipped.append(SkippedItem(f"row {number}: {row.message}"))
+            continue
+        if not (row.get(mapping["image"]) or "").strip():
+            continue  # a row without an image makes no post
         try:
-            columns = {name.strip().lower(): name for name in reader.fieldnames or []}
-        except csv.Error as error:
-            raise ImportFileError(f"not a CSV file: {error}") from error
-        pick = {key: next((columns[a] for a in aliases if a in columns), None) for key, aliases in _CSV_ALIASES.items()}
-        if pick["image"] is None:
-            raise ImportFileError("a CSV import needs an image column (image, image_url or image_path)")
-        for row in _csv_rows(reader, skipped):
-
-            def value(key: str, row=row) -> str:
-                return (row.get(pick[key]) or "").strip() if pick[key] else ""
-
-            image, text = value("image"), value("text")
-            if not image:
-                continue
-            source_id = value("id") or hashlib.sha256(f"{text}\n{image}".encode()).hexdigest()[:32]
-            media = NormalisedMedia(remote_url=_http(image))
-            if not media.remote_url:
-                media.source_path = _inside(base, image)
-            post = posts.get(source_id)
-            if post is None:
-                lat, lon = valid_point(value("lat"), value("lon")) if value("lat") and value("lon") else (None, None)
-                post = posts[source_id] = NormalisedPost(
-                    source_id=source_id,
-                    url=_http(value("url")),
-                    author_handle=value("author")[:200],
-                    text=text,
-                    language=value("language")[:10],
-                    posted_at=parse_iso(value("time")),
-                    hashtags=hashtags_in(text),
-                    geo_lat=lat,
-                    geo_lon=lon,
-                    raw={"rows": []},
-                )
-            post.raw["rows"].append(dict(row))
+            read = row_read(row, mapping)
+        except RowError as error:
+            skipped.append(SkippedItem(f"row {number}: {error.message}"))
+            continue
+        media = read.post.media[0]
+        if not media.remote_url:
+            media.source_path = _inside(base, read.image)
+        post = posts.get(read.post.source_id)
+        if post is None:
+            post = posts[read.post.source_id] = read.post
+        else:
+            post.raw["rows"].extend(read.post.raw["rows"])
             post.media.append(media)
     yield from skipped
     yield from posts.values()
 
 
-def _csv_rows(reader: csv.DictReader, skipped: list[SkippedItem]) -> Iterator[dict]:
-    """The rows the csv module can parse; a row it cannot (a field over its size limit...) is skipped, noted."""
-    while True:
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without a BOM); bytes that are not UTF-8 are read as Windows-1252, the usual other encoding of
+    exported spreadsheets, rather than with every accented letter replaced."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def table_read(data: bytes) -> tuple[list[str], Iterator[tuple[int, dict[str, str | None] | RowError]]]:
+    """The columns of a CSV and its numbered rows (1 = the first after the header). Commas, semicolons (spreadsheets
+    in many languages) and tabs are recognised; a row the csv module cannot parse comes as a RowError."""
+    text = decode_text(data)
+    if "\x00" in text[:4096]:
+        raise ImportFileError(_("This is not a CSV file (it holds binary data)."))
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        columns = [name.strip() for name in reader.fieldnames or []]
+    except csv.Error as error:
+        raise ImportFileError(_("This is not a CSV file: %(error)s.") % {"error": error}) from error
+    if not any(columns):
+        raise ImportFileError(_("The file is empty: the first line must name the columns."))
+    repeated = sorted({name for name in columns if name and columns.count(name) > 1})
+    if repeated:
+        raise ImportFileError(
+            _("Two columns have the same name: %(names)s. Rename one.") % {"names": ", ".join(repeated)}
+        )
+    reader.fieldnames = columns
+
+    def rows() -> Iterator[tuple[int, dict[str, str | None] | RowError]]:
+        number = 0
+        while True:
+            number += 1
+            try:
+                yield number, next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield number, RowError(_("This row cannot be read as CSV: %(error)s.") % {"error": error})
+
+    return columns, rows()
+
+
+# Uploads (the admin's import) -------------------------------------------------------------------------
+
+
+class ZipImages:
+    """The images of an uploaded ZIP, found by the name a CSV row gives: relative to the CSV's folder in the ZIP,
+    from the ZIP's root, or by file name alone when only one file has it. Nothing is extracted to disk."""
+
+    def __init__(self, archive: zipfile.ZipFile, *, csv_member: str):
+        self.archive = archive
+        self.folder = posixpath.dirname(csv_member)
+        self.by_path: dict[str, zipfile.ZipInfo] = {}
+        names: dict[str, list[zipfile.ZipInfo]] = {}
+        for info in archive.infolist():
+            if info.is_dir() or _zip_junk(info.filename):
+                continue
+            self.by_path[posixpath.normpath(info.filename)] = info
+            names.setdefault(posixpath.basename(info.filename).lower(), []).append(info)
+        self.by_name = {name: found[0] for name, found in names.items() if len(found) == 1}
+
+    def find(self, name: str) -> zipfile.ZipInfo | None:
+        wanted = name.strip().replace("\\", "/").removeprefix("./").lstrip("/")
+        for candidate in (posixpath.join(self.folder, wanted), wanted):
+            info = self.by_path.get(posixpath.normpath(candidate))
+            if info is not None:
+                return info
+        return self.by_name.get(posixpath.basename(wanted).lower())
+
+    def read(self, name: str, *, max_bytes: int) -> bytes:
+        """The bytes of the image ``name``, or RowError. Sizes are checked as declared and as read (a ZIP can lie)."""
+        info = self.find(name)
+        if info is None:
+            raise RowError(_("Image “%(name)s” is not in the ZIP.") % {"name": name[:200]})
+        if info.flag_bits & 0x1:
+            raise RowError(_("Image “%(name)s” is encrypted in the ZIP.") % {"name": name[:200]})
+        if info.file_size > max_bytes:
+            raise RowError(_("Image “%(name)s” is larger than %(max)d bytes.") % {"name": name[:200], "max": max_bytes})
         try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            skipped.append(SkippedItem(f"row ending on line {reader.line_num}: {error}"))
+            with self.archive.open(info) as handle:
+                data = handle.read(max_bytes + 1)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+            raise RowError(
+                _("Image “%(name)s” cannot be read from the ZIP: %(error)s") % {"name": name[:200], "error": error}
+            ) from error
+        if len(data) > max_bytes:
+            raise RowError(_("Image “%(name)s” is larger than %(max)d bytes.") % {"name": name[:200], "max": max_bytes})
+        return data
+
+
+def image_check(row: CsvRow, images: ZipImages | None) -> None:
+    """RowError when the row's image cannot be had: a file name needs an uploaded ZIP that holds it."""
+    if row.image_is_url:
+        return
+    if images is None:
+        raise RowError(
+            _("Image “%(name)s” is a file name: upload a ZIP holding the images and the CSV, or give URLs.")
+            % {"name": row.image[:200]}
+        )
+    if images.find(row.image) is None:
+        raise RowError(_("Image “%(name)s” is not in the ZIP.") % {"name": row.image[:200]})
+
+
+def _zip_junk(name: str) -> bool:
+    """Files archivers add that are no one's data (macOS resource forks, Finder and Explorer files)."""
+    base = posixpath.basename(name)
+    return name.startswith("__MACOSX/") or base.startswith("._") or base in (".DS_Store", "Thumbs.db")
+
+
+@dataclass
+class Upload:
+    """An uploaded CSV, or a ZIP holding one CSV and its images: the columns, the numbered rows, the images."""
+
+    kind: str  # "csv" or "zip"
+    columns: list[str]
+    rows: Iterator[tuple[int, dict[str, str | None] | RowError]]
+    images: ZipImages | None = None
+    csv_member: str = ""
+
+
+def upload_read(handle: BinaryIO, *, max_csv_bytes: int) -> Upload:
+    """Read an upload from an open binary file (kept open while the rows are read); ImportFileError says why a file
+    cannot be imported at all."""
+    handle.seek(0)
+    if not zipfile.is_zipfile(handle):
+        handle.seek(0)
+        data = handle.read(max_csv_bytes + 1)
+        if len(data) > max_csv_bytes:
+            raise ImportFileError(_("The CSV is larger than %(max)d bytes.") % {"max": max_csv_bytes})
+        columns, rows = table_read(data)
+        return Upload(kind="csv", columns=columns, rows=rows)
+    handle.seek(0)
+    try:
+        archive = zipfile.ZipFile(handle)
+        tables = [
+            info
+            for info in archive.infolist()
+            if info.filename.lower().endswith((".csv", ".tsv")) and not info.is_dir() and not _zip_junk(info.filename)
+        ]
+        if len(tables) != 1:
+            raise ImportFileError(
+                _("The ZIP must hold exactly one CSV file beside the images; it holds %(n)d.") % {"n": len(tables)}
+            )
+        if tables[0].file_size > max_csv_bytes:
+            raise ImportFileError(_("The CSV is larger than %(max)d bytes.") % {"max": max_csv_bytes})
+        data = archive.read(tables[0])
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+        raise ImportFileError(_("The ZIP cannot be read: %(error)s") % {"error": error}) from error
+    columns, rows = table_read(data)
+    member = tables[0].filename
+    return Upload(
+        kind="zip", columns=columns, rows=rows, images=ZipImages(archive, csv_member=member), csv_member=member
+    )
 
 
 READERS = {"crisismmd": read_crisismmd, "twitter": read_twitter_v1, "csv": read_csv}

@@ -1,10 +1,15 @@
-"""Reads for posts, images, duplicate groups and crawl statistics."""
+"""Reads for posts, images, duplicate groups, crawl statistics and imports from the admin."""
+
+import csv
+import io
+import itertools
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 
-from crawling import dedup
-from crawling.models import CrawlState, Media, Post
+from crawling import dedup, imports
+from crawling.models import CrawlState, ImportJob, ImportRow, Media, Post
 
 _UNDECIDED = (Media.Stage.NEW, Media.Stage.FETCHED, Media.Stage.REJECTED)
 
@@ -75,3 +80,66 @@ def crawl_stats(*, crisis_id: int, source: str) -> dict:
 
 def crawl_states_for(*, crisis_id: int) -> QuerySet[CrawlState]:
     return CrawlState.objects.filter(crisis_id=crisis_id).order_by("source")
+
+
+# Imports from the admin ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportPreviewRow:
+    """One of the first rows of an upload as it would be imported with a mapping: its values and any error."""
+
+    number: int
+    values: list[str]
+    error: str = ""
+
+
+def import_job_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = 10) -> list[ImportPreviewRow]:
+    """The first rows checked with ``mapping`` as the import will check them, short of downloading or decoding
+    the images: a file name must be in the ZIP (or a ZIP be uploaded), a URL must be http(s)."""
+    preview = []
+    with job.upload.open("rb") as handle:
+        read = imports.upload_read(handle, max_csv_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+        for number, row in itertools.islice(read.rows, limit):
+            values = [] if isinstance(row, imports.RowError) else [row.get(c) or "" for c in job.columns]
+            preview.append(
+                ImportPreviewRow(number=number, values=values, error=_import_row_problem(row, mapping, read))
+            )
+    return preview
+
+
+def _import_row_problem(row, mapping: dict[str, str], read: imports.Upload) -> str:
+    try:
+        if isinstance(row, imports.RowError):
+            raise row
+        imports.image_check(imports.row_read(row, mapping), read.images)
+    except imports.RowError as error:
+        return error.message
+    return ""
+
+
+def import_job_failed_rows(*, job: ImportJob) -> QuerySet[ImportRow]:
+    return ImportRow.objects.filter(job=job, outcome=ImportRow.Outcome.FAILED).order_by("number")
+
+
+def import_job_stages(*, job: ImportJob) -> list[tuple[str, int]]:
+    """Where the job's imported images are in the pipeline now: (stage label, count), in pipeline order."""
+    imported = ImportRow.objects.filter(job=job, outcome=ImportRow.Outcome.IMPORTED).values("post_id")
+    counts = dict(
+        Media.objects.filter(post_id__in=imported)
+        .values_list("stage")
+        .annotate(n=Count("pk"))
+        .values_list("stage", "n")
+    )
+    return [(label, counts[stage]) for stage, label in Media.Stage.choices if counts.get(stage)]
+
+
+def import_job_failed_rows_csv(*, job: ImportJob) -> str:
+    """The rows with an error, as they were read, with the row number and the error in two more columns: fix them
+    and upload this file again (the two extra columns are ignored)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*job.columns, "import_row", "import_error"])
+    for row in import_job_failed_rows(job=job).iterator():
+        writer.writerow([*(row.values.get(column) or "" for column in job.columns), row.number, row.message])
+    return out.getvalue()

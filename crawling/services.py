@@ -2,6 +2,9 @@
 nudges and sweeper."""
 
 import logging
+import threading
+import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,14 +12,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from PIL import Image
 
 from crawling import dedup, fetching, imports, pipeline, selectors
-from crawling.imaging import ImageRejected, decode_image
-from crawling.models import CrawlState, Media, Post
+from crawling.imaging import DecodedImage, ImageRejected, decode_image
+from crawling.models import CrawlState, ImportJob, ImportRow, Media, Post
 from crawling.sources import CRAWLERS, crawler_for, enabled_sources
 from crawling.sources.base import BaseCrawler, NormalisedPost, RateLimited, SourceError
 from geoloc_platform.crises.models import Crisis
@@ -97,6 +102,11 @@ def media_store_image(*, media: Media, data: bytes) -> bool:
         decoded = decode_image(data)
     except ImageRejected as refusal:
         return media_reject(media_id=media.pk, from_stage=Media.Stage.NEW, reason=refusal.reason)
+    return media_store_decoded(media=media, data=data, decoded=decoded)
+
+
+def media_store_decoded(*, media: Media, data: bytes, decoded: DecodedImage) -> bool:
+    """Store an image already decoded (the original and its clean copy); NEW -> FETCHED."""
     name = f"{media.crisis_id}-{media.pk}-{decoded.sha256[:16]}"
     # Files are written first, under content-addressed names, so a lost race leaves only an orphan file.
     stored_original = media.original.storage.save(f"originals/{name}.{decoded.format.lower()}", ContentFile(data))
@@ -563,3 +573,194 @@ def posts_import(
         ),
     )
     return report
+
+
+# Imports from the admin ----------------------------------------------------------------------------
+
+
+def import_job_create(*, crisis: Crisis, user, upload) -> ImportJob:
+    """Read an uploaded CSV or ZIP far enough to know its columns, store it, and guess the column mapping.
+
+    Raises imports.ImportFileError, with nothing stored, when the file cannot be imported at all.
+    """
+    read = imports.upload_read(upload, max_csv_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+    job = ImportJob(
+        crisis=crisis,
+        created_by=user,
+        original_name=Path(upload.name or "upload").name[:255],
+        kind=read.kind,
+        csv_member=read.csv_member[:500],
+        columns=read.columns,
+        mapping=imports.columns_guess(read.columns),
+    )
+    upload.seek(0)
+    job.upload.save(f"{uuid.uuid4().hex}.{read.kind}", upload, save=False)
+    job.save()
+    return job
+
+
+def import_job_start(*, job: ImportJob, mapping: dict[str, str]) -> bool:
+    """Fix the column mapping and send the import to run (a worker, or a thread on the embedded default).
+
+    The conditional UPDATE is the claim: pressing "start" twice starts one run.
+    """
+    started = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.UPLOADED).update(
+        status=ImportJob.Status.QUEUED, mapping=mapping, progress_at=timezone.now()
+    )
+    if started:
+        transaction.on_commit(lambda: _import_job_send(job.pk))
+    return started == 1
+
+
+def import_job_resume(*, job: ImportJob, now=None) -> bool:
+    """Send again an import that failed (a full disk, a database gone) or whose run stopped (its worker or web
+    process ended, so it made no progress for PIPELINE_STUCK_AFTER): it goes on after its last row recorded."""
+    now = now or timezone.now()
+    stopped = Q(
+        status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING],
+        progress_at__lt=now - settings.PIPELINE_STUCK_AFTER,
+    )
+    resumed = (
+        ImportJob.objects.filter(pk=job.pk)
+        .filter(stopped | Q(status=ImportJob.Status.FAILED))
+        .update(status=ImportJob.Status.QUEUED, progress_at=now, error="", finished_at=None)
+    )
+    if resumed:
+        transaction.on_commit(lambda: _import_job_send(job.pk))
+    return resumed == 1
+
+
+def _import_job_send(job_id: int) -> None:
+    from crawling.tasks import import_job_run as import_job_run_task
+
+    if settings.IMPORT_IN_BACKGROUND_THREAD:
+        # Without a worker the task would run inside the request: a thread lets the page show its progress.
+        threading.Thread(target=_import_job_thread, args=(job_id,), name=f"import-{job_id}", daemon=True).start()
+    else:
+        import_job_run_task.delay(job_id)
+
+
+def _import_job_thread(job_id: int) -> None:
+    from crawling.tasks import import_job_run as import_job_run_task
+
+    try:
+        import_job_run_task.apply(args=(job_id,))
+    finally:
+        connections.close_all()  # this thread's own connections
+
+
+def import_job_run(*, job_id: int) -> bool:
+    """Import the rows of a started job, each in its own transaction with its outcome; False when another run has it.
+
+    A run that stopped goes on after the last row recorded (``import_job_resume``), so no row is stored twice.
+    """
+    now = timezone.now()
+    claimed = (
+        ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+        .filter(Q(status=ImportJob.Status.QUEUED) | Q(progress_at__lt=now - settings.PIPELINE_STUCK_AFTER))
+        .update(status=ImportJob.Status.RUNNING, progress_at=now, started_at=Coalesce(F("started_at"), now))
+    )
+    if not claimed:
+        return False
+    job = ImportJob.objects.select_related("crisis").get(pk=job_id)
+    last = ImportRow.objects.filter(job=job).aggregate(last=Max("number"))["last"] or 0
+    try:
+        with job.upload.open("rb") as handle:
+            if job.rows_total is None:
+                total = sum(
+                    1 for _row in imports.upload_read(handle, max_csv_bytes=settings.IMPORT_MAX_UPLOAD_BYTES).rows
+                )
+                ImportJob.objects.filter(pk=job.pk).update(rows_total=total)
+            read = imports.upload_read(handle, max_csv_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+            for number, row in read.rows:
+                if number > last:
+                    _import_row(job, number, row, read.images)
+    except (imports.ImportFileError, OSError, zipfile.BadZipFile) as error:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED, error=str(error)[:500], finished_at=timezone.now()
+        )
+        return True
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE, finished_at=timezone.now())
+    _import_job_count(job)
+    return True
+
+
+def _import_row(job: ImportJob, number: int, row, images: imports.ZipImages | None) -> None:
+    """One row: read it, get its image, decode it; then its post, image and outcome in one transaction."""
+    values = row if isinstance(row, dict) else {}
+    try:
+        if isinstance(row, imports.RowError):
+            raise row
+        read = imports.row_read(row, job.mapping)
+        existing = Post.objects.filter(crisis=job.crisis, source=Post.Source.CSV, source_id=read.post.source_id).first()
+        if existing is not None:
+            _import_row_record(job, number, ImportRow.Outcome.SKIPPED, post=existing, message=_ALREADY_IMPORTED)
+            return
+        data = _import_row_image(read, images)
+        decoded = decode_image(data)
+    except imports.RowError as error:
+        _import_row_record(job, number, ImportRow.Outcome.FAILED, message=error.message, values=values)
+        return
+    except ImageRejected as refusal:
+        message = _("The image is refused: %(reason)s") % {"reason": refusal.reason}
+        _import_row_record(job, number, ImportRow.Outcome.FAILED, message=message, values=values)
+        return
+    try:
+        with transaction.atomic():
+            post = Post.objects.create(**_post_fields(_post_row(job.crisis, Post.Source.CSV, read.post)))
+            media = _media_rows(post, read.post)[0]  # the image's name in the ZIP stays in the post's raw row
+            media.save()
+            media_store_decoded(media=media, data=data, decoded=decoded)
+            _import_row_record(job, number, ImportRow.Outcome.IMPORTED, post=post)
+    except IntegrityError:
+        # The same post was stored meanwhile (the same file imported twice at once), or another run of this job
+        # recorded the row: the row's post and image are rolled back together.
+        _import_row_record(job, number, ImportRow.Outcome.SKIPPED, message=_ALREADY_IMPORTED)
+
+
+_ALREADY_IMPORTED = "already imported (a row with the same id, or the same text and image, was imported before)"
+
+
+def _import_row_image(read: imports.CsvRow, images: imports.ZipImages | None) -> bytes:
+    imports.image_check(read, images)
+    if not read.image_is_url:
+        return images.read(read.image, max_bytes=settings.IMAGE_MAX_BYTES)
+    try:
+        return fetching.fetch_url(read.image).data
+    except fetching.FetchRefused as refusal:
+        raise imports.RowError(
+            _("Image “%(url)s” could not be downloaded: %(reason)s")
+            % {"url": read.image[:200], "reason": refusal.reason}
+        ) from refusal
+
+
+def _import_row_record(job: ImportJob, number: int, outcome: str, *, message="", post=None, values=None) -> None:
+    """Record a row's outcome and count it; nothing when another run of the job recorded the row first."""
+    counter = {
+        ImportRow.Outcome.IMPORTED: "rows_imported",
+        ImportRow.Outcome.SKIPPED: "rows_skipped",
+        ImportRow.Outcome.FAILED: "rows_failed",
+    }[outcome]
+    try:
+        with transaction.atomic():
+            ImportRow.objects.create(
+                job=job, number=number, outcome=outcome, message=str(message)[:500], post=post, values=values or {}
+            )
+            ImportJob.objects.filter(pk=job.pk).update(**{counter: F(counter) + 1}, progress_at=timezone.now())
+    except IntegrityError:
+        pass
+
+
+def _import_job_count(job: ImportJob) -> None:
+    """The crisis's CSV crawl state counts what the admin imported, as the command's imports do."""
+    job.refresh_from_db()
+    now = timezone.now()
+    state, _created = CrawlState.objects.get_or_create(crisis=job.crisis, source=Post.Source.CSV)
+    CrawlState.objects.filter(pk=state.pk).update(
+        last_crawl_at=now,
+        last_success_at=now,
+        posts_seen=F("posts_seen") + job.rows_done,
+        posts_created=F("posts_created") + job.rows_imported,
+        media_created=F("media_created") + job.rows_imported,
+        items_skipped=F("items_skipped") + job.rows_failed,
+    )

@@ -53,3 +53,11 @@ def crawl_source(crisis_id: int, source: str) -> dict:
     from crawling.services import crawl_source as crawl
 
     return asdict(crawl(crisis_id=crisis_id, source=source))
+
+
+@shared_task(acks_late=True)
+def import_job_run(job_id: int) -> bool:
+    """Safe to run twice: the job is claimed by a conditional UPDATE and each row is recorded once."""
+    from crawling.services import import_job_run as run
+
+    return run(job_id=job_id)

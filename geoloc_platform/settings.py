@@ -286,6 +286,10 @@ FETCH_READ_TIMEOUT = env.float("FETCH_READ_TIMEOUT_SECONDS", default=10.0)
 FETCH_TOTAL_TIMEOUT = env.float("FETCH_TOTAL_TIMEOUT_SECONDS", default=30.0)  # the whole body, against slow drips
 FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
 DEDUP_MAX_DISTANCE = env.int("DEDUP_MAX_DISTANCE", default=10)  # PHash Hamming distance of near duplicates (of 64)
+# Imports from the admin (crawling README, "Imports"): the largest upload, and whether an import runs in a thread of
+# the web process, as on the embedded default (no worker), so its page shows progress; with a broker a worker runs it.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=1024 * 1024 * 1024)
+IMPORT_IN_BACKGROUND_THREAD = env.bool("IMPORT_IN_BACKGROUND_THREAD", default=CELERY_TASK_ALWAYS_EAGER)
 CELERY_BEAT_SCHEDULE["crawl-active-crises"] = {
     "task": "crawling.tasks.crawl_active_crises",
     "schedule": CRAWL_INTERVAL,

@@ -1,15 +1,20 @@
 """File imports: CrisisMMD TSV with its image folder, Twitter v1.1 JSON/JSONL, plain CSV; twice is once."""
 
+import io
 import json
-from datetime import UTC, datetime
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from crawling import services
+from crawling import imports, services
 from crawling.imports import normalise_twitter_v1
-from crawling.models import CrawlState, Media, Post
+from crawling.models import CrawlState, ImportJob, ImportRow, Media, Post
 from tests.crawling.fakes import encode, picture
+from tests.crawling.import_files import flood_zip, upload, zip_bytes
 from tests.crawling.payloads import v1_tweet
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +205,114 @@ class TestImportCommand:
         path.write_text("text,image\n")
         with pytest.raises(CommandError, match="No crisis"):
             call_command("import_posts", "nope", str(path), "--format", "csv")
+
+
+class TestColumnsGuess:
+    @pytest.mark.parametrize(
+        ("columns", "expected"),
+        [
+            (
+                ["File", "Caption", "Latitude", "Longitude"],
+                {"image": "File", "text": "Caption", "lat": "Latitude", "lon": "Longitude"},
+            ),
+            (["url", "text"], {"image": "url", "text": "text"}),
+            (["image_url", "url", "alt"], {"image": "image_url", "link": "url", "alt_text": "alt"}),
+            (["Image Path", "Posted At", "author"], {"image": "Image Path", "date": "Posted At", "author": "author"}),
+            (["notes", "where"], {}),
+        ],
+    )
+    def test_common_column_names_are_recognised(self, columns, expected):
+        assert imports.columns_guess(columns) == expected
+
+
+class TestZipImages:
+    def zip_images(self, files: dict) -> imports.ZipImages:
+        archive = zipfile.ZipFile(io.BytesIO(zip_bytes(files)))
+        return imports.ZipImages(archive, csv_member="set/posts.csv")
+
+    def test_names_are_found_beside_the_csv_from_the_root_or_alone_by_their_file_name(self):
+        images = self.zip_images({"set/posts.csv": "", "set/a/1.jpg": b"1", "b/2.jpg": b"2", "deep/er/3.JPG": b"3"})
+        assert images.read("a/1.jpg", max_bytes=10) == b"1"
+        assert images.read("./a/1.jpg", max_bytes=10) == b"1"
+        assert images.read("b/2.jpg", max_bytes=10) == b"2"
+        assert images.read("3.jpg", max_bytes=10) == b"3"
+        assert images.find("../../etc/passwd") is None
+
+    def test_a_file_name_held_twice_is_not_guessed(self):
+        images = self.zip_images({"set/posts.csv": "", "x/1.jpg": b"1", "y/1.jpg": b"2"})
+        with pytest.raises(imports.RowError, match="is not in the ZIP"):
+            images.read("1.jpg", max_bytes=10)
+
+    def test_an_image_over_the_size_limit_is_refused_whatever_its_entry_says(self):
+        images = self.zip_images({"set/posts.csv": "", "set/big.jpg": b"x" * 11})
+        with pytest.raises(imports.RowError, match="larger than 10 bytes"):
+            images.read("big.jpg", max_bytes=10)
+
+
+@pytest.fixture
+def zip_job(crisis, settings):
+    settings.IMPORT_IN_BACKGROUND_THREAD = False
+    settings.IMAGE_MAX_BYTES = 2_000_000
+    job = services.import_job_create(crisis=crisis, user=None, upload=upload("floods.zip", flood_zip()))
+    return job
+
+
+class TestImportJobRun:
+    def test_a_run_that_stopped_goes_on_after_its_last_row_and_counts_each_row_once(self, zip_job, settings):
+        assert services.import_job_start(job=zip_job, mapping=zip_job.mapping)
+        services.import_job_run(job_id=zip_job.pk)
+        done = ImportJob.objects.get(pk=zip_job.pk)
+        assert (done.status, done.rows_imported, done.rows_failed) == ("done", 3, 2)
+        # As if the process had stopped after row 2: rows 3-5 and their posts gone, the job still running.
+        later = ImportRow.objects.filter(job=done, number__gt=2)
+        Post.objects.filter(pk__in=later.exclude(post=None).values("post_id")).delete()
+        later.delete()
+        long_ago = timezone.now() - settings.PIPELINE_STUCK_AFTER - timedelta(seconds=1)
+        ImportJob.objects.filter(pk=done.pk).update(
+            status="running", rows_imported=2, rows_failed=0, progress_at=long_ago
+        )
+        assert services.import_job_run(job_id=done.pk)
+        resumed = ImportJob.objects.get(pk=done.pk)
+        assert (resumed.status, resumed.rows_imported, resumed.rows_failed, resumed.rows_done) == ("done", 3, 2, 5)
+        assert Post.objects.filter(crisis=done.crisis).count() == 3
+
+    def test_a_second_run_while_one_runs_does_nothing(self, zip_job):
+        ImportJob.objects.filter(pk=zip_job.pk).update(status="running", progress_at=timezone.now())
+        assert services.import_job_run(job_id=zip_job.pk) is False
+        assert not ImportRow.objects.exists()
+
+    def test_a_row_whose_storage_fails_is_rolled_back_whole_and_imported_on_resume(self, zip_job, monkeypatch):
+        real = services.media_store_decoded
+        calls = []
+
+        def disk_full_on_the_second_image(**kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+            return real(**kwargs)
+
+        monkeypatch.setattr(services, "media_store_decoded", disk_full_on_the_second_image)
+        services.import_job_start(job=zip_job, mapping=zip_job.mapping)
+        services.import_job_run(job_id=zip_job.pk)
+        failed = ImportJob.objects.get(pk=zip_job.pk)
+        assert failed.status == "failed" and "No space left on device" in failed.error
+        assert list(Post.objects.values_list("text", flat=True)) == ["Rua alagada no centro de Porto Alegre"]
+        assert Media.objects.count() == 1
+        assert services.import_job_resume(job=failed)
+        services.import_job_run(job_id=failed.pk)
+        resumed = ImportJob.objects.get(pk=failed.pk)
+        assert (resumed.status, resumed.rows_imported, resumed.rows_failed) == ("done", 3, 2)
+        assert Post.objects.count() == Media.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_the_embedded_default_an_import_runs_in_a_thread_while_the_page_can_show_it(settings, people):
+    settings.IMPORT_IN_BACKGROUND_THREAD = True
+    settings.IMAGE_MAX_BYTES = 2_000_000
+    job = services.import_job_create(crisis=people["crisis"], user=None, upload=upload("floods.zip", flood_zip()))
+    assert services.import_job_start(job=job, mapping=job.mapping)  # autocommit: the thread starts at once
+    deadline = time.monotonic() + 120
+    while ImportJob.objects.get(pk=job.pk).status != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    finished = ImportJob.objects.get(pk=job.pk)
+    assert (finished.status, finished.rows_imported, finished.rows_failed) == ("done", 3, 2)
