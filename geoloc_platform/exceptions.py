@@ -8,6 +8,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from geoloc_platform.cache_setup import cache_table_missing_body, missing_cache_table
+
 logger = logging.getLogger(__name__)
 
 # A connection the database cut (restart, failover, pg_terminate_backend) or refused: the request is answered 503
@@ -51,6 +53,11 @@ def api_exception_handler(exc, context):
     ``database_unavailable`` with Retry-After; DRF's other errors keep their status."""
     if isinstance(exc, PlatformError):
         return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
+    table = missing_cache_table(exc)
+    if table is not None:  # a setup step was missed: say which, rather than blame the database
+        body = cache_table_missing_body(table)
+        logger.error(body["detail"])
+        return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         request = context.get("request")
         logger.error("database unavailable: %s %s", request.method, request.path, exc_info=exc)

@@ -14,9 +14,11 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        post_migrate.connect(_ensure_role_groups, dispatch_uid="accounts_role_groups")
         from django.contrib.auth.signals import user_login_failed
 
         from geoloc_platform.accounts.address_lockout import login_failed_count_address
+        from geoloc_platform.cache_setup import cache_tables_create
 
+        post_migrate.connect(_ensure_role_groups, dispatch_uid="accounts_role_groups")
+        post_migrate.connect(cache_tables_create, sender=self, dispatch_uid="accounts_cache_tables")
         user_login_failed.connect(login_failed_count_address, dispatch_uid="accounts_address_lockout")
