@@ -134,6 +134,12 @@ AXES_CLIENT_IP_CALLABLE = "geoloc_platform.client_address.client_address"  # beh
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 # Crises that take anonymous help give each visitor a guest account; this caps how many one address makes.
 GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR = env.int("GUEST_ACCOUNTS_PER_ADDRESS_PER_HOUR", default=20)
+# Accounts made through the sign-up page per client address per hour (geoloc_platform.client_address).
+SIGNUP_PER_ADDRESS_PER_HOUR = env.int("SIGNUP_PER_ADDRESS_PER_HOUR", default=5)
+# E-mail: the confirmation link of crises that require one. consolemail:// prints mails (embedded default).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="geoloc-platform@localhost")
+EMAIL_CONFIRMATION_MAX_AGE_DAYS = env.int("EMAIL_CONFIRMATION_MAX_AGE_DAYS", default=7)
 
 # --- I18n ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

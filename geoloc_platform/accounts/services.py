@@ -4,9 +4,13 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
+from django.core import signing
 from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
+from geoloc_platform.accounts.models import EmailConfirmation
 from geoloc_platform.crises.selectors import COORDINATORS_GROUP, RESPONDERS_GROUP
 
 # What staff in the Coordinators group may do in the admin; per-crisis checks narrow it further.
@@ -57,8 +61,60 @@ def role_groups_ensure() -> None:
 
 @transaction.atomic
 def volunteer_sign_up(*, username: str, email: str, password: str) -> User:
-    """A new volunteer: an ordinary active account, no staff rights."""
-    return User.objects.create_user(username=username, email=email, password=password)
+    """A new volunteer: an ordinary active account, no staff rights, its e-mail address not yet confirmed."""
+    user = User.objects.create_user(username=username, email=email, password=password)
+    EmailConfirmation.objects.create(user=user, email=email)
+    return user
+
+
+def sign_up_slot_take(*, client_address: str) -> bool:
+    """Count a sign-up from this address; False once it made ``SIGNUP_PER_ADDRESS_PER_HOUR`` this hour.
+
+    Counted before the account is made (add, then incr: atomic in Redis and the database cache), so parallel
+    requests cannot slip past the limit together. Accounts are what an attacker needs many of: the limit is
+    per address, and the trust rule (consensus README) makes many accounts worth nothing on their own anyway.
+    """
+    key = f"signups-per-address:{client_address}"
+    cache.add(key, 0, timeout=3600)
+    return cache.incr(key) <= settings.SIGNUP_PER_ADDRESS_PER_HOUR
+
+
+EMAIL_CONFIRMATION_SALT = "accounts.email-confirmation"
+
+
+def email_confirmation_token(*, user: User) -> str:
+    """A signed, expiring token naming the user and the address the mail went to."""
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=EMAIL_CONFIRMATION_SALT, compress=True)
+
+
+def email_confirmation_send(*, user: User, link: str) -> None:
+    """Send the confirmation link (after the transaction that made the account, so no mail for a rollback)."""
+    from django.utils.translation import gettext as _
+
+    EmailConfirmation.objects.update_or_create(user=user, defaults={"email": user.email, "sent_at": timezone.now()})
+    subject = _("Confirm your e-mail address")
+    body = _(
+        "Hello %(name)s,\n\nconfirm your address to help with crises that ask for it:\n%(link)s\n\n"
+        "The link works for %(days)d days. If you did not sign up, ignore this message."
+    ) % {"name": user.get_username(), "link": link, "days": settings.EMAIL_CONFIRMATION_MAX_AGE_DAYS}
+    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email], fail_silently=False))
+
+
+def email_confirm(*, token: str) -> User | None:
+    """Mark the address confirmed; None for a forged, expired or outdated token (the address changed since)."""
+    try:
+        data = signing.loads(
+            token, salt=EMAIL_CONFIRMATION_SALT, max_age=settings.EMAIL_CONFIRMATION_MAX_AGE_DAYS * 86400
+        )
+    except signing.BadSignature:
+        return None
+    user = User.objects.filter(pk=data.get("user"), is_active=True).first()
+    if user is None or user.email != data.get("email"):
+        return None
+    EmailConfirmation.objects.update_or_create(
+        user=user, defaults={"email": user.email, "confirmed_at": timezone.now()}
+    )
+    return user
 
 
 GUEST_PREFIX = "guest-"

@@ -53,10 +53,21 @@ def user_can_view_crisis(*, user: AbstractBaseUser | AnonymousUser, crisis: Cris
 
 
 def user_can_contribute(*, user: AbstractBaseUser | AnonymousUser, crisis: Crisis) -> bool:
-    """Answer crowd tasks: only while the crisis is active."""
+    """Answer crowd tasks: only while the crisis is active (and with a confirmed e-mail where it asks for one)."""
     if crisis.status != Crisis.Status.ACTIVE or not user_can_view_crisis(user=user, crisis=crisis):
         return False
+    if crisis.require_email_confirmation:
+        return user.is_authenticated and (
+            user_email_confirmed(user=user) or user_is_coordinator(user=user, crisis=crisis)
+        )
     return user.is_authenticated or crisis.allow_anonymous
+
+
+def user_email_confirmed(*, user: AbstractBaseUser) -> bool:
+    """The volunteer followed the confirmation link sent to their current address."""
+    from geoloc_platform.accounts.models import EmailConfirmation
+
+    return EmailConfirmation.objects.filter(user_id=user.pk, email=user.email, confirmed_at__isnull=False).exists()
 
 
 def user_can_view_private_map(*, user: AbstractBaseUser | AnonymousUser, crisis: Crisis) -> bool:
