@@ -7,7 +7,7 @@ answer-to-array conversion next to the algorithms that need it. Nothing here wri
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from consensus.models import RATING_CLASSES, LocationConsensus, RatingConsensus, VolunteerSkill
 from tasks_app.models import Answer, CrowdTask
@@ -62,6 +62,53 @@ def geolocation_answers(*, media_id: int) -> GeolocationAnswers:
     )
 
 
+@dataclass(frozen=True)
+class PinRow:
+    """One geolocation answer of an image as consensus weighs it (lat None: "cannot geolocate")."""
+
+    answer_id: int
+    volunteer_id: int
+    lat: float | None
+    lon: float | None
+    precision: str
+    clue_tags: list
+    pano_lat: float | None
+    confirms_prior: bool
+
+
+def pin_rows(*, media_id: int) -> list[PinRow]:
+    """The non-gold geolocation answers of one image, pins and "cannot geolocate" alike, oldest first."""
+    return [
+        PinRow(*row)
+        for row in Answer.objects.filter(media_id=media_id, kind=CrowdTask.Kind.GEOLOCATION, is_gold=False)
+        .order_by("id")
+        .values_list("id", "volunteer_id", "lat", "lon", "precision", "clue_tags", "pano_lat", "confirms_prior")
+    ]
+
+
+def check_rows(*, media_id: int) -> list[tuple[int, float, float, str]]:
+    """(volunteer id, pin lat, pin lon, verdict) of the image's non-gold verification answers."""
+    return list(
+        Answer.objects.filter(media_id=media_id, kind=CrowdTask.Kind.VERIFICATION, is_gold=False)
+        .order_by("id")
+        .values_list("volunteer_id", "lat", "lon", "verdict")
+    )
+
+
+def volunteer_record(*, volunteer_id: int) -> tuple[int, int, int]:
+    """(correct, checked, gold correct) over every crisis: a track record follows the volunteer."""
+    totals = VolunteerSkill.objects.filter(volunteer_id=volunteer_id).aggregate(
+        gold_checked=Sum("n_gold_checked"),
+        gold_correct=Sum("n_gold_correct"),
+        confirmed=Sum("n_confirmed"),
+        contradicted=Sum("n_contradicted"),
+    )
+    totals = {key: value or 0 for key, value in totals.items()}
+    correct = totals["gold_correct"] + totals["confirmed"]
+    checked = totals["gold_checked"] + totals["confirmed"] + totals["contradicted"]
+    return correct, checked, totals["gold_correct"]
+
+
 def volunteer_skills(*, crisis_id: int, volunteer_ids) -> dict[int, float]:
     return dict(
         VolunteerSkill.objects.filter(crisis_id=crisis_id, volunteer_id__in=list(volunteer_ids)).values_list(
@@ -72,6 +119,23 @@ def volunteer_skills(*, crisis_id: int, volunteer_ids) -> dict[int, float]:
 
 def geolocation_task(*, media_id: int) -> CrowdTask | None:
     return CrowdTask.objects.filter(media_id=media_id, kind=CrowdTask.Kind.GEOLOCATION).first()
+
+
+def open_location_tasks(*, media_id: int) -> QuerySet[CrowdTask]:
+    """The image's geolocation and verification tasks still waiting for answers (gold ones aside)."""
+    return CrowdTask.objects.filter(
+        media_id=media_id,
+        kind__in=[CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION],
+        status__in=[CrowdTask.Status.OPEN, CrowdTask.Status.FULL, CrowdTask.Status.DONE],
+    )
+
+
+def verification_task(*, media_id: int) -> CrowdTask | None:
+    return (
+        CrowdTask.objects.filter(media_id=media_id, kind=CrowdTask.Kind.VERIFICATION)
+        .exclude(status=CrowdTask.Status.GOLD)
+        .first()
+    )
 
 
 def rating_tasks(*, media_ids) -> QuerySet[CrowdTask]:

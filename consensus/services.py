@@ -5,7 +5,7 @@ or out of order changes nothing (the idempotence the debounced tasks rely on).
 """
 
 import logging
-from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -16,6 +16,7 @@ from django.utils import timezone
 from consensus import selectors
 from consensus.aggregation import dawid_skene, item_results, majority_vote
 from consensus.agreement import generalised_fleiss_kappa, krippendorff_alpha, rating_counts
+from consensus.evidence import Check, Pin, Rule, decide
 from consensus.models import (
     RATING_CLASSES,
     CrisisRatingStats,
@@ -24,11 +25,13 @@ from consensus.models import (
     RatingConsensus,
     VolunteerSkill,
 )
-from consensus.spatial import answer_weights, haversine_m, retirement_decision, spatial_consensus
+from consensus.spatial import distance_outside_area_m, haversine_m
 from crawling.models import Media
 from crawling.services import FINAL_STAGES, media_advance
 from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.selectors import user_is_coordinator
 from geoloc_platform.exceptions import InvalidTransition
+from tasks_app import selectors as crowd_selectors
 from tasks_app import services as crowd
 
 logger = logging.getLogger(__name__)
@@ -223,92 +226,148 @@ def rating_consensus_request(*, crisis_id: int) -> bool:
 
 # --- locations -------------------------------------------------------------------------------------------------
 
+HUMAN_REVIEWS = (
+    LocationConsensus.Review.ACCEPTED,
+    LocationConsensus.Review.MOVED,
+    LocationConsensus.Review.REJECTED,
+)
 
-@transaction.atomic
-def location_consensus_update(*, media_id: int) -> LocationConsensus | None:
-    """Place one image from its pins, decide whether it retires, and move it on; None without answers.
 
-    The image's row is locked first, so runs for two answers committed at once take turns, and each reads
-    every answer committed before it started.
-    """
-    media = Media.objects.select_for_update(of=("self",)).select_related("crisis").get(pk=media_id)
-    answers = selectors.geolocation_answers(media_id=media_id)
-    if answers.volunteer_ids.size == 0:
-        return None
-    crisis = media.crisis
-    pinned = answers.pinned
-    n_cannot = int((~pinned).sum())
-    fields = {
-        "lat": None,
-        "lon": None,
-        "radius_68_m": None,
-        "radius_95_m": None,
-        "ambiguous": False,
-        "candidates": [],
-        "precision": "",
-    }
-    result = None
-    if pinned.any():
-        precisions = [p for p, keep in zip(answers.precisions, pinned, strict=True) if keep]
-        skills = selectors.volunteer_skills(crisis_id=crisis.pk, volunteer_ids=answers.volunteer_ids[pinned])
-        weights = answer_weights(
-            precisions=precisions,
-            skills=[skills.get(int(v), settings.CROWD_NEWCOMER_SKILL) for v in answers.volunteer_ids[pinned]],
-        )
-        result = spatial_consensus(
-            lat=answers.lat[pinned],
-            lon=answers.lon[pinned],
-            weights=weights,
-            cluster_eps_m=settings.CONSENSUS_CLUSTER_EPS_M,
-        )
-        fields.update(
-            lat=result.lat,
-            lon=result.lon,
-            radius_68_m=result.radius_68_m,
-            radius_95_m=result.radius_95_m,
-            ambiguous=result.ambiguous,
-            precision=Counter(precisions).most_common(1)[0][0],
-            candidates=[
-                {
-                    "lat": site.lat,
-                    "lon": site.lon,
-                    "radius_68_m": site.radius_68_m,
-                    "n_answers": site.n_answers,
-                    "weight_share": site.weight_share,
-                }
-                for site in result.candidates
-            ],
-        )
-    decision = retirement_decision(
-        n_answers=int(answers.volunteer_ids.size),
-        n_cannot_geolocate=n_cannot,
-        radius_68_m=fields["radius_68_m"],
-        ambiguous=fields["ambiguous"],
+def publication_rule(*, crisis: Crisis) -> Rule:
+    """The crisis's rule for publishing a point, with the platform's thresholds (consensus README, "Trust")."""
+    return Rule(
+        adaptive=crisis.redundancy_policy == Crisis.RedundancyPolicy.ADAPTIVE,
+        requires_record=crisis.publish_requires_record,
         target_radius_m=settings.CONSENSUS_TARGET_RADIUS_M,
         min_answers=crisis.geolocation_redundancy,
         max_answers=max(crisis.geolocation_redundancy, settings.CONSENSUS_MAX_GEOLOCATION_ANSWERS),
+        cluster_eps_m=settings.CONSENSUS_CLUSTER_EPS_M,
+        skilled_skill=settings.CONSENSUS_SKILLED_SKILL,
+        verified_pin_skill=settings.CONSENSUS_VERIFIED_PIN_SKILL,
+        prior_weight=settings.CONSENSUS_PRIOR_CONFIRM_WEIGHT,
     )
+
+
+def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
+    """An image's pins and checks with what is known of their authors, and its "cannot geolocate" count."""
+    crisis = media.crisis
+    rows = selectors.pin_rows(media_id=media.pk)
+    checks = selectors.check_rows(media_id=media.pk)
+    volunteer_ids = {row.volunteer_id for row in rows} | {row[0] for row in checks}
+    standings = crowd_selectors.volunteer_standings(crisis=crisis, volunteer_ids=volunteer_ids)
+    skills = selectors.volunteer_skills(crisis_id=crisis.pk, volunteer_ids=volunteer_ids)
+    margin_m = crisis.area_margin_km * 1000
+    pins = []
+    for row in rows:
+        if row.lat is None:
+            continue
+        standing = standings[row.volunteer_id]
+        outside = distance_outside_area_m(lat=row.lat, lon=row.lon, area=crisis.affected_area) - margin_m
+        pins.append(
+            Pin(
+                answer_id=row.answer_id,
+                volunteer_id=row.volunteer_id,
+                lat=row.lat,
+                lon=row.lon,
+                precision=row.precision,
+                has_streetview=row.pano_lat is not None,
+                has_clues=bool(row.clue_tags),
+                confirms_prior=row.confirms_prior,
+                outside_area_m=max(0.0, outside),
+                skill=skills.get(row.volunteer_id, standing.skill),
+                record=standing.record_correct,
+                gold_correct=standing.gold_correct,
+                trusted=standing.has_record,
+            )
+        )
+    check_list = [
+        Check(
+            volunteer_id=volunteer_id,
+            lat=lat,
+            lon=lon,
+            verdict=verdict,
+            trusted=standings[volunteer_id].has_record,
+            record=standings[volunteer_id].record_correct,
+            gold_correct=standings[volunteer_id].gold_correct,
+        )
+        for volunteer_id, lat, lon, verdict in checks
+    ]
+    n_cannot = sum(1 for row in rows if row.lat is None)
+    return pins, check_list, n_cannot
+
+
+@transaction.atomic
+def location_consensus_update(*, media_id: int) -> LocationConsensus | None:
+    """Place one image from its pins and checks, decide what it needs next, and move it on; None without answers.
+
+    The image's row is locked first, so runs for two answers committed at once take turns, and each reads
+    every answer committed before it started. A location a coordinator or reviewer decided on stays decided:
+    later answers only update the counts.
+    """
+    media = Media.objects.select_for_update(of=("self",)).select_related("crisis").get(pk=media_id)
+    pins, checks, n_cannot = location_evidence(media=media)
+    if not pins and not n_cannot:
+        return None
+    crisis = media.crisis
+    existing = LocationConsensus.objects.filter(media=media).first()
+    if existing is not None and existing.review in HUMAN_REVIEWS:
+        LocationConsensus.objects.filter(pk=existing.pk).update(
+            n_answers=len(pins) + n_cannot, n_cannot_geolocate=n_cannot
+        )
+        return existing
+    decision = decide(pins=pins, checks=checks, n_cannot=n_cannot, rule=publication_rule(crisis=crisis))
+    evidence = {**decision.evidence, "trusted_by": _trusted_by(pins=pins, checks=checks, decision=decision)}
     consensus, _ = LocationConsensus.objects.update_or_create(
         media=media,
         defaults={
-            **fields,
             "crisis": crisis,
-            "status": str(decision.status),
+            "status": str(decision.outcome),
             "reason": decision.reason[:300],
-            "n_answers": int(answers.volunteer_ids.size),
+            "lat": decision.lat,
+            "lon": decision.lon,
+            "radius_68_m": decision.radius_68_m,
+            "radius_95_m": decision.radius_95_m,
+            "precision": decision.precision,
+            "ambiguous": decision.ambiguous,
+            "candidates": list(decision.candidates),
+            "n_answers": len(pins) + n_cannot,
             "n_cannot_geolocate": n_cannot,
+            "trusted": decision.trusted,
+            "evidence": evidence,
             "computed_at": timezone.now(),
             "copied_from": None,
         },
     )
-    _apply_retirement(media=media, consensus=consensus)
-    _geolocation_skills_save(crisis_id=crisis.pk, answers=answers, consensus=consensus)
+    _apply_retirement(media=media, consensus=consensus, verify=decision.verify)
+    if consensus.status == LocationConsensus.Status.DONE:
+        _skills_after_trusted_result(
+            crisis_id=crisis.pk, volunteer_ids={p.volunteer_id for p in pins} | {c.volunteer_id for c in checks}
+        )
     return consensus
 
 
-def _apply_retirement(*, media: Media, consensus: LocationConsensus) -> None:
+def _trusted_by(*, pins, checks, decision) -> list[int]:
+    """Who made a result trusted: the record holders among the agreeing pins and the "yes" checks."""
+    if not decision.trusted or decision.lat is None:
+        return []
+    near = decision.radius_68_m or settings.CONSENSUS_TARGET_RADIUS_M
+    ids = {
+        p.volunteer_id
+        for p in pins
+        if p.trusted and haversine_m(lat1=p.lat, lon1=p.lon, lat2=decision.lat, lon2=decision.lon) <= max(near, 1.0)
+    }
+    ids |= {c.volunteer_id for c in checks if c.trusted and c.verdict == "yes"}
+    return sorted(ids)
+
+
+def _apply_retirement(*, media: Media, consensus: LocationConsensus, verify: Pin | None = None) -> None:
     task = selectors.geolocation_task(media_id=media.pk)
-    if consensus.status == LocationConsensus.Status.NEEDS_MORE_ANSWERS:
+    status = consensus.status
+    if status == LocationConsensus.Status.AWAITING_VERIFICATION:
+        if verify is not None:
+            crowd.crowd_verification_task_create(answer_id=verify.answer_id)
+        return
+    if status == LocationConsensus.Status.NEEDS_MORE_ANSWERS:
         ceiling = max(media.crisis.geolocation_redundancy, settings.CONSENSUS_MAX_GEOLOCATION_ANSWERS)
         # Only a decision that saw every answer the task asked for may ask for one more: a run that read fewer
         # answers than the task now holds is stale, and the run for the latest answer decides instead.
@@ -317,9 +376,15 @@ def _apply_retirement(*, media: Media, consensus: LocationConsensus) -> None:
         return
     if task is not None:
         crowd.crowd_task_retire(task_id=task.pk, reason=f"{consensus.status}: {consensus.reason}")
+    verification = selectors.verification_task(media_id=media.pk)
+    if verification is not None:
+        crowd.crowd_task_retire(task_id=verification.pk, reason=f"{consensus.status}: {consensus.reason}")
     _media_move(media_id=media.pk, to_stage=_STAGE_FOR_STATUS[consensus.status])
-    if consensus.status == LocationConsensus.Status.DONE or (
-        consensus.status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW and consensus.lat is not None
+    adaptive = media.crisis.redundancy_policy == Crisis.RedundancyPolicy.ADAPTIVE
+    # Under adaptive redundancy the check before publication is the review; a fixed-redundancy point gets one
+    # after, and an expert review with a location gets one from a volunteer with a record either way.
+    if (status == LocationConsensus.Status.DONE and not adaptive) or (
+        status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW and consensus.lat is not None
     ):
         crowd.crowd_review_task_create(
             media_id=media.pk, lat=consensus.lat, lon=consensus.lon, radius_m=consensus.radius_68_m
@@ -358,6 +423,8 @@ def duplicates_share_result(*, media_id: int) -> int:
                 "n_answers": source.n_answers,
                 "n_cannot_geolocate": source.n_cannot_geolocate,
                 "review": source.review,
+                "trusted": source.trusted,
+                "evidence": source.evidence,
                 "copied_from_id": media_id,
                 "computed_at": timezone.now(),
             },
@@ -366,45 +433,100 @@ def duplicates_share_result(*, media_id: int) -> int:
     return copied
 
 
-def _geolocation_skills_save(*, crisis_id: int, answers, consensus: LocationConsensus) -> None:
-    if consensus.status != LocationConsensus.Status.DONE or consensus.lat is None:
-        return
-    pinned = answers.pinned
-    for volunteer_id in set(answers.volunteer_ids[pinned].tolist()):
+def _skills_after_trusted_result(*, crisis_id: int, volunteer_ids) -> None:
+    for volunteer_id in sorted(volunteer_ids):
         volunteer_skill_recompute(volunteer_id=volunteer_id, crisis_id=crisis_id)
 
 
+@dataclass
+class _RecordCount:
+    """A volunteer's answers checked against something trusted in one crisis (VolunteerSkill's record fields)."""
+
+    gold_checked: int = 0
+    gold_correct: int = 0
+    confirmed: int = 0
+    contradicted: int = 0
+
+    def pin(self, *, distance_m: float, radius_m: float) -> None:
+        if distance_m <= settings.CONSENSUS_TARGET_RADIUS_M:
+            self.confirmed += 1
+        elif distance_m > max(1000.0, 4 * radius_m):
+            self.contradicted += 1
+
+    def check(self, *, verdict: str, expected: str) -> None:
+        if verdict == expected:
+            self.confirmed += 1
+        elif {verdict, expected} == {"yes", "no"}:
+            self.contradicted += 1  # "nearby" against yes or no is a matter of metres, not a wrong check
+
+
 def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> VolunteerSkill:
-    """Median distance to consensus and to gold, time per task, and the skill the scheduler routes by."""
+    """Distance to consensus and to gold, time per task, the track record, and the skill the scheduler routes by.
+
+    The record counts answers checked against gold images and against trusted results whose trust came from
+    someone else (a volunteer can never confirm themself), so accounts agreeing among themselves build none.
+    """
     from tasks_app.models import Answer, CrowdTask
 
     rows = list(
         Answer.objects.filter(
-            volunteer_id=volunteer_id, crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION
-        ).values_list("media_id", "lat", "lon", "time_on_task_s", "gold_error_m", "is_gold")
+            volunteer_id=volunteer_id,
+            crisis_id=crisis_id,
+            kind__in=[CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION],
+        ).values_list(
+            "media_id", "kind", "lat", "lon", "verdict", "time_on_task_s", "gold_error_m", "is_gold", "task__gold_label"
+        )
     )
-    centres = dict(
-        (m, (lat, lon))
-        for m, lat, lon in LocationConsensus.objects.filter(
-            media_id__in=[r[0] for r in rows], status=LocationConsensus.Status.DONE, lat__isnull=False
-        ).values_list("media_id", "lat", "lon")
-    )
-    to_consensus = [
-        haversine_m(lat1=lat, lon1=lon, lat2=centres[m][0], lon2=centres[m][1])
-        for m, lat, lon, _, _, gold in rows
-        if not gold and lat is not None and m in centres
-    ]
-    to_gold = [error for *_, error, gold in rows if gold and error is not None]
-    times = [t for _, _, _, t, _, _ in rows if t is not None]
+    results = {
+        m: (lat, lon, radius or 0.0, trusted, review, evidence.get("trusted_by", []))
+        for m, lat, lon, radius, trusted, review, evidence in LocationConsensus.objects.filter(
+            media_id__in={r[0] for r in rows}, status=LocationConsensus.Status.DONE, lat__isnull=False
+        ).values_list("media_id", "lat", "lon", "radius_68_m", "trusted", "review", "evidence")
+    }
+    record = _RecordCount()
+    to_consensus, to_gold, times, n_geolocations = [], [], [], 0
+    for media_id, kind, lat, lon, verdict, seconds, gold_error, is_gold, gold_label in rows:
+        geolocation = kind == CrowdTask.Kind.GEOLOCATION
+        n_geolocations += geolocation
+        if seconds is not None and geolocation:
+            times.append(seconds)
+        if is_gold:
+            record.gold_checked += 1
+            if geolocation and gold_error is not None:
+                to_gold.append(gold_error)
+                record.gold_correct += gold_error <= settings.CONSENSUS_GOLD_CORRECT_M
+            elif not geolocation:
+                record.gold_correct += verdict == gold_label
+            continue
+        result = results.get(media_id)
+        if result is None or lat is None:
+            continue
+        c_lat, c_lon, radius, trusted, review, trusted_by = result
+        distance = float(haversine_m(lat1=lat, lon1=lon, lat2=c_lat, lon2=c_lon))
+        if geolocation:
+            to_consensus.append(distance)
+        by_someone_else = review in (LocationConsensus.Review.ACCEPTED, LocationConsensus.Review.MOVED) or (
+            trusted and set(trusted_by) - {volunteer_id}
+        )
+        if not by_someone_else:
+            continue
+        if geolocation:
+            record.pin(distance_m=distance, radius_m=radius)
+        else:
+            record.check(verdict=verdict, expected=crowd.expected_verdict(distance_m=distance, radius_m=radius))
     skill, _ = VolunteerSkill.objects.get_or_create(volunteer_id=volunteer_id, crisis_id=crisis_id)
-    skill.n_geolocations = len(rows)
+    skill.n_geolocations = n_geolocations
     skill.median_distance_to_consensus_m = float(np.median(to_consensus)) if to_consensus else None
     skill.median_distance_to_gold_m = float(np.median(to_gold)) if to_gold else None
     skill.median_time_on_task_s = float(np.median(times)) if times else None
+    skill.n_gold_checked, skill.n_gold_correct = record.gold_checked, record.gold_correct
+    skill.n_confirmed, skill.n_contradicted = record.confirmed, record.contradicted
     skill.skill = skill_score(skill)
     skill.computed_at = timezone.now()
     skill.save()
-    crowd.volunteer_skill_set(user_id=volunteer_id, skill=skill.skill)
+    crowd.volunteer_skill_set(
+        user_id=volunteer_id, skill=skill.skill, record=selectors.volunteer_record(volunteer_id=volunteer_id)
+    )
     return skill
 
 
@@ -423,6 +545,11 @@ def skill_score(skill: VolunteerSkill) -> float:
             weights.append(weight)
     if skill.rating_accuracy is not None and not skill.rating_pooled:
         parts.append(skill.rating_accuracy)
+        weights.append(1.0)
+    checked = skill.n_gold_checked + skill.n_confirmed + skill.n_contradicted
+    if checked:
+        # Checked answers, verifications included: the verification task doubles as gold for skill.
+        parts.append((skill.n_gold_correct + skill.n_confirmed) / checked)
         weights.append(1.0)
     prior = settings.CROWD_NEWCOMER_SKILL
     if not parts:
@@ -445,8 +572,12 @@ def location_consensus_change(
     lon: float | None = None,
     note: str = "",
 ) -> LocationConsensus:
-    """Accept, move or reject a consensus location (a reviewer or a coordinator); every change is audited."""
-    locked = LocationConsensus.objects.select_for_update().get(pk=consensus.pk)
+    """Accept, move or reject a consensus location (a reviewer or a coordinator); every change is audited.
+
+    An accepted or moved location is trusted (a person with the standing to check it did), and precision claimed
+    without evidence is no longer capped: the review is the evidence.
+    """
+    locked = LocationConsensus.objects.select_for_update().select_related("crisis").get(pk=consensus.pk)
     change = LocationConsensusChange(
         consensus=locked, action=action, changed_by=user, from_lat=locked.lat, from_lon=locked.lon, note=note[:500]
     )
@@ -471,19 +602,49 @@ def location_consensus_change(
         to_stage = Media.Stage.NEEDS_REVIEW
     else:
         raise InvalidTransition(f"Unknown action {action!r}.", code="unknown_action")
+    if locked.review != LocationConsensus.Review.REJECTED:
+        role = "coordinator" if user_is_coordinator(user=user, crisis=locked.crisis) else "reviewer"
+        locked.trusted = True
+        trusted_by = sorted({*locked.evidence.get("trusted_by", []), user.pk})
+        locked.evidence = {**locked.evidence, "reviewed_by": role, "trusted_by": trusted_by}
+        if action == LocationConsensusChange.Action.ACCEPT:
+            locked.precision = locked.evidence.get("claimed_precision") or locked.precision
     change.to_lat, change.to_lon = locked.lat, locked.lon
     locked.save()
     change.save()
     _media_move(media_id=locked.media_id, to_stage=to_stage)
+    if locked.review != LocationConsensus.Review.REJECTED:
+        for task in selectors.open_location_tasks(media_id=locked.media_id):
+            crowd.crowd_task_retire(task_id=task.pk, reason=f"{action} by a {role}")
     duplicates_share_result(media_id=locked.media_id)
+    if locked.review != LocationConsensus.Review.REJECTED:
+        from consensus.tasks import location_reviewed as location_reviewed_task
+
+        transaction.on_commit(lambda: location_reviewed_task.delay(locked.media_id))
     return locked
 
 
+def location_reviewed(*, media_id: int) -> int:
+    """After a review: the pins and checks of the image now stand against a trusted result (track records)."""
+    media = Media.objects.filter(pk=media_id).only("pk", "crisis_id").first()
+    if media is None:
+        return 0
+    volunteer_ids = {row.volunteer_id for row in selectors.pin_rows(media_id=media_id)}
+    volunteer_ids |= {row[0] for row in selectors.check_rows(media_id=media_id)}
+    _skills_after_trusted_result(crisis_id=media.crisis_id, volunteer_ids=volunteer_ids)
+    return len(volunteer_ids)
+
+
 def review_answer_apply(*, answer) -> LocationConsensus | None:
-    """A review answer (accept, or correct with a new pin) from a volunteer who did not pin the image."""
+    """A review answer (accept, or correct with a new pin) from a volunteer who did not pin the image.
+
+    Reviews are handed only to volunteers with a track record; one who lost it since is recorded, not applied.
+    """
     consensus = LocationConsensus.objects.filter(media_id=answer.media_id).first()
     if consensus is None:
         return None
+    if not crowd_selectors.volunteer_has_record(volunteer=answer.volunteer, crisis=consensus.crisis):
+        return consensus
     if answer.verdict == "correct" and answer.lat is not None:
         return location_consensus_change(
             consensus=consensus,
@@ -503,11 +664,16 @@ def answer_recorded(*, answer_id: int) -> None:
     from tasks_app.models import Answer, CrowdTask
 
     answer = Answer.objects.select_related("task", "volunteer").filter(pk=answer_id).first()
-    if answer is None or answer.is_gold or answer.task.status == CrowdTask.Status.GOLD:
+    if answer is None:
+        return
+    if answer.is_gold or answer.task.status == CrowdTask.Status.GOLD:
+        # A practice answer feeds only the volunteer's skill and track record.
+        if answer.kind in (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION):
+            volunteer_skill_recompute(volunteer_id=answer.volunteer_id, crisis_id=answer.crisis_id)
         return
     if answer.kind == CrowdTask.Kind.RATING:
         rating_consensus_request(crisis_id=answer.crisis_id)
-    elif answer.kind == CrowdTask.Kind.GEOLOCATION:
+    elif answer.kind in (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION):
         location_consensus_update(media_id=answer.media_id)
     elif answer.kind == CrowdTask.Kind.REVIEW:
         review_answer_apply(answer=answer)

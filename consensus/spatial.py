@@ -339,3 +339,49 @@ def retirement_decision(
     if n_answers >= max_answers:
         return RetirementDecision(Retirement.NEEDS_EXPERT_REVIEW, f"{spread} after {n_answers} answers")
     return RetirementDecision(Retirement.NEEDS_MORE_ANSWERS, spread)
+
+
+def _rings(geometry: dict) -> list[list[list[list[float]]]]:
+    """Polygons of a GeoJSON Polygon or MultiPolygon, each a list of rings of [lon, lat] (the first is the shell)."""
+    kind = geometry.get("type")
+    if kind == "Polygon":
+        return [geometry["coordinates"]]
+    if kind == "MultiPolygon":
+        return list(geometry["coordinates"])
+    raise ValueError(f"An affected area is a Polygon or a MultiPolygon, not {kind!r}.")
+
+
+def _inside_ring(x: float, y: float, ring: list[list[float]]) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def distance_outside_area_m(*, lat: float, lon: float, area: dict | None) -> float:
+    """Metres from (lat, lon) to a GeoJSON (Multi)Polygon area; 0 inside it or without an area.
+
+    Edges are measured in a local equirectangular plane about the point: exact enough for the margins of tens of
+    kilometres it serves (a pin "outside the crisis area"), not for geodesy.
+    """
+    if not area:
+        return 0.0
+    best = np.inf
+    cos_lat = np.cos(np.radians(lat))
+    metres = np.pi * EARTH_RADIUS_M / 180.0
+    for polygon in _rings(area):
+        shell, holes = polygon[0], polygon[1:]
+        if _inside_ring(lon, lat, shell) and not any(_inside_ring(lon, lat, hole) for hole in holes):
+            return 0.0
+        for ring in polygon:
+            points = np.array(ring, dtype=np.float64)
+            # metres east and north of the point; longitudes wrapped so an edge near the antimeridian stays short
+            x = ((points[:, 0] - lon + 180.0) % 360.0 - 180.0) * cos_lat * metres
+            y = (points[:, 1] - lat) * metres
+            ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
+            t = np.clip(np.where(length2 > 0, -(ax * dx + ay * dy) / np.where(length2 > 0, length2, 1), 0), 0, 1)
+            best = min(best, float(np.min(np.hypot(ax + t * dx, ay + t * dy))))
+    return best

@@ -25,3 +25,10 @@ def active_crises_refresh() -> int:
     from consensus.services import active_crises_refresh as refresh
 
     return refresh()
+
+
+@shared_task(acks_late=True)
+def location_reviewed(media_id: int) -> int:
+    from consensus.services import location_reviewed as reviewed
+
+    return reviewed(media_id=media_id)

@@ -315,6 +315,13 @@ CROWD_GOLD_MIN_RATE = env.float("CROWD_GOLD_MIN_RATE", default=0.02)
 CROWD_NEWCOMER_SKILL = env.float("CROWD_NEWCOMER_SKILL", default=0.3)
 CROWD_EXPERT_SKILL = env.float("CROWD_EXPERT_SKILL", default=0.7)
 CROWD_REPORTS_TO_WITHHOLD = env.int("CROWD_REPORTS_TO_WITHHOLD", default=2)
+# Trust (consensus README, "Trust"): a pin this close to the text-derived guess, placed without searching, only
+# repeats it; a track record needs this share of its checked answers right; a verification's expected answer.
+CROWD_PRIOR_CONFIRM_M = env.float("CROWD_PRIOR_CONFIRM_M", default=300.0)
+CROWD_PRIOR_CONFIRM_SHARE = env.float("CROWD_PRIOR_CONFIRM_SHARE", default=0.2)
+CROWD_RECORD_MIN_ACCURACY = env.float("CROWD_RECORD_MIN_ACCURACY", default=0.8)
+CROWD_VERIFY_YES_M = env.float("CROWD_VERIFY_YES_M", default=50.0)
+CROWD_VERIFY_NEARBY_M = env.float("CROWD_VERIFY_NEARBY_M", default=500.0)
 CROWD_LEADERBOARD_INTERVAL = timedelta(seconds=env.int("CROWD_LEADERBOARD_INTERVAL_SECONDS", default=300))
 CROWD_LEADERBOARD_SIZE = env.int("CROWD_LEADERBOARD_SIZE", default=10)
 GOOGLE_MAPS_EMBED_KEY = env.str("GOOGLE_MAPS_EMBED_KEY", default="")  # browser key, restrict it by referrer
@@ -348,6 +355,12 @@ CONSENSUS_TARGET_RADIUS_M = env.float("CONSENSUS_TARGET_RADIUS_M", default=250.0
 CONSENSUS_MAX_GEOLOCATION_ANSWERS = env.int("CONSENSUS_MAX_GEOLOCATION_ANSWERS", default=6)
 CONSENSUS_CLUSTER_EPS_M = env.float("CONSENSUS_CLUSTER_EPS_M", default=2000.0)
 CONSENSUS_SKILL_PRIOR_ANSWERS = env.float("CONSENSUS_SKILL_PRIOR_ANSWERS", default=20.0)  # shrinks early skill
+# Adaptive redundancy and trust (consensus README, "Trust"): who counts as skilled, what a pin that only repeats the
+# text's guess weighs, and when a practice (gold) pin counts as correct for a track record.
+CONSENSUS_SKILLED_SKILL = env.float("CONSENSUS_SKILLED_SKILL", default=0.3)
+CONSENSUS_VERIFIED_PIN_SKILL = env.float("CONSENSUS_VERIFIED_PIN_SKILL", default=0.3)
+CONSENSUS_PRIOR_CONFIRM_WEIGHT = env.float("CONSENSUS_PRIOR_CONFIRM_WEIGHT", default=0.2)
+CONSENSUS_GOLD_CORRECT_M = env.float("CONSENSUS_GOLD_CORRECT_M", default=250.0)
 CONSENSUS_REFRESH_INTERVAL = timedelta(seconds=env.int("CONSENSUS_REFRESH_INTERVAL_SECONDS", default=900))
 CELERY_BEAT_SCHEDULE["consensus-refresh"] = {
     "task": "consensus.tasks.active_crises_refresh",

@@ -75,12 +75,50 @@ def lease_payload(assignment: Assignment) -> dict:
             if guess
             else None
         ),
-        "reference": (
-            {"lat": task.reference_lat, "lon": task.reference_lon, "radius_m": task.reference_radius_m}
-            if task.kind == CrowdTask.Kind.REVIEW
-            else None
-        ),
+        "reference": reference_payload(task),
     }
+
+
+def reference_payload(task: CrowdTask) -> dict | None:
+    """The location a review or a verification asks about; a verification adds the pinner's Street View view."""
+    if task.kind == CrowdTask.Kind.REVIEW:
+        return {"lat": task.reference_lat, "lon": task.reference_lon, "radius_m": task.reference_radius_m}
+    if task.kind == CrowdTask.Kind.VERIFICATION:
+        return {
+            "lat": task.reference_lat,
+            "lon": task.reference_lon,
+            "radius_m": None,
+            "pano_lat": task.reference_pano_lat,
+            "pano_lon": task.reference_pano_lon,
+            "pano_heading": task.reference_pano_heading,
+            "pano_pitch": task.reference_pano_pitch,
+        }
+    return None
+
+
+class InteractionSerializer(serializers.Serializer):
+    """What the volunteer did on the map before pinning, as the page saw it (tasks_app README, "Independence").
+
+    Keys left out count as not done; unknown keys are refused, so a typo in a client is seen, not ignored.
+    """
+
+    class Meta:
+        ref_name = "PinInteraction"
+
+    map_moved = serializers.BooleanField(required=False, default=False)
+    map_zoomed = serializers.BooleanField(required=False, default=False)
+    place_searched = serializers.BooleanField(required=False, default=False)
+    streetview_opened = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(f"Unknown keys: {', '.join(map(str, unknown))}.")
+            wrong = sorted(key for key, value in data.items() if not isinstance(value, bool))
+            if wrong:
+                raise serializers.ValidationError(f"Give true or false for: {', '.join(wrong)}.")
+        return super().to_internal_value(data)
 
 
 class LeaseOutputSerializer(serializers.Serializer):
@@ -158,6 +196,7 @@ class AnswerSubmitApi(APIView):
         pano_lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
         pano_heading = serializers.FloatField(min_value=0, max_value=360, required=False, allow_null=True)
         pano_pitch = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+        interaction = InteractionSerializer(required=False, allow_null=True)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
         time_on_task_s = serializers.FloatField(min_value=0, max_value=86400, required=False)
         report_reason = serializers.ChoiceField(choices=Report.Reason.choices, required=False, allow_blank=True)
@@ -180,10 +219,17 @@ class AnswerSubmitApi(APIView):
                     raise serializers.ValidationError({"lat": "Place the pin (lat and lon)."})
             if kind == CrowdTask.Kind.REVIEW:
                 verdict = data.get("verdict")
-                if not verdict:
+                if verdict not in (Answer.Verdict.ACCEPT, Answer.Verdict.CORRECT):
                     raise serializers.ValidationError({"verdict": "Accept or correct the location."})
                 if (verdict == Answer.Verdict.CORRECT) != has_pin:
                     raise serializers.ValidationError({"lat": "A correction needs a pin; an acceptance none."})
+            if kind == CrowdTask.Kind.VERIFICATION:
+                if data.get("verdict") not in services.VERIFICATION_VERDICTS:
+                    raise serializers.ValidationError({"verdict": "Answer yes, nearby or no."})
+                if has_pin:
+                    raise serializers.ValidationError({"lat": "A check answers about the pin shown: send no pin."})
+            if kind == CrowdTask.Kind.RATING and data.get("verdict"):
+                raise serializers.ValidationError({"verdict": "A rating has no verdict."})
             return data
 
     class OutputSerializer(serializers.Serializer):
@@ -209,8 +255,10 @@ class AnswerSubmitApi(APIView):
             "pano_lon",
             "pano_heading",
             "pano_pitch",
+            "interaction",
         ),
-        CrowdTask.Kind.REVIEW: ("verdict", "lat", "lon", "clue_tags"),
+        CrowdTask.Kind.REVIEW: ("verdict", "lat", "lon", "clue_tags", "interaction"),
+        CrowdTask.Kind.VERIFICATION: ("verdict",),
     }
 
     @extend_schema(
@@ -285,6 +333,12 @@ class LeaseSkipApi(APIView):
 
         report_reason = serializers.ChoiceField(choices=Report.Reason.choices, required=False, allow_blank=True)
         report_note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        page_error = serializers.CharField(
+            max_length=300,
+            required=False,
+            allow_blank=True,
+            help_text="Sent by a task page that broke: the task is given back and the error logged.",
+        )
 
     @extend_schema(
         operation_id="crowd_lease_skip",
@@ -333,12 +387,6 @@ class ProgressApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
-        page_error = serializers.CharField(
-            max_length=300,
-            required=False,
-            allow_blank=True,
-            help_text="Sent by a task page that broke: the task is given back and the error logged.",
-        )
             ref_name = "ProgressOutput"
 
         total = serializers.IntegerField()

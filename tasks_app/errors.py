@@ -47,3 +47,10 @@ class CannotContribute(PlatformError):
 class NotQueueable(PlatformError):
     code = "not_queueable"
     http_status = status.HTTP_409_CONFLICT
+
+
+class NoTrackRecord(PlatformError):
+    """Checking others' locations (verification, review) is for volunteers with a track record."""
+
+    code = "no_track_record"
+    http_status = status.HTTP_403_FORBIDDEN

@@ -8,13 +8,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from classification.geolocation.geo import haversine_km
 from crawling.models import Media
-from geoloc_platform.crises.models import Crisis
+from geoloc_platform.accounts.services import GUEST_PREFIX
+from geoloc_platform.crises.models import Crisis, CrisisMembership
 from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, VolunteerProfile
 
 # The order each policy hands tasks out in; every order has a partial index on open tasks (models.CrowdTask).
@@ -31,6 +34,65 @@ def volunteer_skill(*, volunteer: AbstractBaseUser) -> float:
     """The volunteer's estimated skill in [0, 1]; newcomers get ``CROWD_NEWCOMER_SKILL``."""
     skill = VolunteerProfile.objects.filter(user_id=volunteer.pk).values_list("skill", flat=True).first()
     return settings.CROWD_NEWCOMER_SKILL if skill is None else skill
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the platform knows of a volunteer when weighing their answers: skill and track record."""
+
+    skill: float
+    record_correct: int = 0
+    record_checked: int = 0
+    gold_correct: int = 0
+    has_record: bool = False  # trusted evidence by the crisis's rule (a coordinator always is)
+
+
+def is_guest(user: AbstractBaseUser) -> bool:
+    """A guest account made for anonymous help: it carries answers, but never a track record."""
+    return user.get_username().startswith(GUEST_PREFIX) and not user.has_usable_password()
+
+
+def record_qualifies(*, correct: int, checked: int, crisis: Crisis) -> bool:
+    """The crisis's rule: at least ``trusted_min_record`` correct checked answers, mostly right."""
+    return correct >= crisis.trusted_min_record and correct >= settings.CROWD_RECORD_MIN_ACCURACY * checked
+
+
+def volunteer_standings(*, crisis: Crisis, volunteer_ids) -> dict[int, Standing]:
+    """Skill and track record of each volunteer, in three queries. Guests never have a record."""
+    ids = sorted({int(v) for v in volunteer_ids})
+    if not ids:
+        return {}
+    users = list(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username", "password", "is_superuser"))
+    guests = {
+        pk
+        for pk, name, password, _ in users
+        if name.startswith(GUEST_PREFIX) and password.startswith(UNUSABLE_PASSWORD_PREFIX)
+    }
+    coordinators = {pk for pk, _, _, superuser in users if superuser}
+    coordinators |= set(
+        CrisisMembership.objects.filter(
+            crisis_id=crisis.pk, user_id__in=ids, role=CrisisMembership.Role.COORDINATOR, user__is_staff=True
+        ).values_list("user_id", flat=True)
+    )
+    profiles = {
+        row[0]: row[1:]
+        for row in VolunteerProfile.objects.filter(user_id__in=ids).values_list(
+            "user_id", "skill", "record_correct", "record_checked", "record_gold_correct"
+        )
+    }
+    out = {}
+    for pk in ids:
+        skill, correct, checked, gold = profiles.get(pk, (settings.CROWD_NEWCOMER_SKILL, 0, 0, 0))
+        trusted = pk in coordinators or (
+            pk not in guests and record_qualifies(correct=correct, checked=checked, crisis=crisis)
+        )
+        out[pk] = Standing(skill, correct, checked, gold, trusted)
+    return out
+
+
+def volunteer_has_record(*, volunteer: AbstractBaseUser, crisis: Crisis) -> bool:
+    """May this volunteer check others' locations (verification and review tasks)?"""
+    return volunteer_standings(crisis=crisis, volunteer_ids=[volunteer.pk])[volunteer.pk].has_record
 
 
 def lease_order(*, policy: str, skill: float) -> tuple[str, ...]:
@@ -54,8 +116,8 @@ def lease_candidates(
     candidates = CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.OPEN).filter(
         ~Exists(seen)
     )
-    if kind == CrowdTask.Kind.REVIEW:
-        # A review is done by someone other than the volunteers who placed the pins.
+    if kind in (CrowdTask.Kind.REVIEW, CrowdTask.Kind.VERIFICATION):
+        # A check is done by someone other than the volunteers who placed the pins.
         pinned = Answer.objects.filter(
             media_id=OuterRef("media_id"), volunteer_id=volunteer.pk, kind=CrowdTask.Kind.GEOLOCATION
         )

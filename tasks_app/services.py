@@ -32,6 +32,7 @@ from tasks_app.errors import (
     LeaseExpired,
     LeaseNotYours,
     NotQueueable,
+    NoTrackRecord,
     UnknownLease,
     WrongAnswerKind,
 )
@@ -58,6 +59,9 @@ QUEUEABLE_STAGES = (
     Media.Stage.DIFFICULTY_SCORED,
 )
 WITHHOLD_LABELS = {CrowdTask.PredictedLabel.IMPOSSIBLE}
+CHECK_KINDS = (CrowdTask.Kind.REVIEW, CrowdTask.Kind.VERIFICATION)  # for volunteers with a track record
+GOLD_KINDS = (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION)  # served with known answers at times
+INTERACTION_KEYS = ("map_moved", "map_zoomed", "place_searched", "streetview_opened")
 
 
 def task_priority(*, ease: float, relevance: float, recency: float, coverage: float, expert: bool = False) -> float:
@@ -89,7 +93,9 @@ def _redundancy(crisis: Crisis, kind: str) -> int:
     if kind == CrowdTask.Kind.RATING:
         return crisis.rating_redundancy
     if kind == CrowdTask.Kind.GEOLOCATION:
-        return crisis.geolocation_redundancy
+        # Adaptive redundancy asks one volunteer at a time; consensus opens another slot only when it needs one.
+        adaptive = crisis.redundancy_policy == Crisis.RedundancyPolicy.ADAPTIVE
+        return 1 if adaptive else crisis.geolocation_redundancy
     return 1
 
 
@@ -237,12 +243,17 @@ def lease_grant(
     """
     if not user_can_contribute(user=volunteer, crisis=crisis):
         raise CannotContribute("You cannot contribute to this crisis (it is not active, or you may not).")
+    if kind in CHECK_KINDS and not selectors.volunteer_has_record(volunteer=volunteer, crisis=crisis):
+        raise NoTrackRecord(
+            "Checking locations is for volunteers with a track record: geolocate images first (practice images "
+            "with a known location count)."
+        )
     now = now or timezone.now()
     running = selectors.lease_open_for(crisis=crisis, volunteer=volunteer, kind=kind, now=now)
     if running is not None:
         return running
     lease_expire_due(now=now, limit=settings.CROWD_LAZY_EXPIRY_BATCH)  # lazy: the periodic sweep may lag
-    if kind == CrowdTask.Kind.GEOLOCATION and _wants_gold(crisis=crisis, volunteer=volunteer, rng=rng):
+    if kind in GOLD_KINDS and _wants_gold(crisis=crisis, volunteer=volunteer, rng=rng):
         gold = _grant_from(selectors.gold_candidates(crisis=crisis, volunteer=volunteer, kind=kind), volunteer, now)
         if gold is not None:
             return gold
@@ -374,6 +385,8 @@ def lease_skip(
     """
     now = now or timezone.now()
     assignment = _locked_assignment(lease_id=lease_id, volunteer=volunteer)
+    if page_error:
+        logger.warning("Task page broke on lease %s (task %s): %s", lease_id, assignment.task_id, page_error[:300])
     if assignment.state == Assignment.State.ANSWERED:
         raise AlreadyAnswered("This task is already answered.")
     if assignment.state == Assignment.State.SKIPPED:
@@ -385,8 +398,6 @@ def lease_skip(
     if held_slot:
         _release_slot(assignment.task_id)
     if report_reason:
-    if page_error:
-        logger.warning("Task page broke on lease %s (task %s): %s", lease_id, assignment.task_id, page_error[:300])
         task = CrowdTask.objects.get(pk=assignment.task_id)
         report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
     return assignment
@@ -403,9 +414,31 @@ ANSWER_FIELDS = {
         "pano_lon",
         "pano_heading",
         "pano_pitch",
+        "interaction",
     },
-    CrowdTask.Kind.REVIEW: {"verdict", "lat", "lon", "clue_tags"},
+    CrowdTask.Kind.REVIEW: {"verdict", "lat", "lon", "clue_tags", "interaction"},
+    CrowdTask.Kind.VERIFICATION: {"verdict"},
 }
+VERIFICATION_VERDICTS = (Answer.Verdict.YES, Answer.Verdict.NEARBY, Answer.Verdict.NO)
+
+
+def prior_confirmation(*, media: Media, lat: float, lon: float, interaction: dict | None) -> tuple[bool, float | None]:
+    """Does a pin only repeat the text-derived guess? (confirms it, distance from it in metres)
+
+    The page opens on the guess, so a pin dropped near it without moving or zooming the map, searching or opening
+    Street View repeats the machine's guess instead of checking it. "Near" is ``CROWD_PRIOR_CONFIRM_M`` or a share
+    (``CROWD_PRIOR_CONFIRM_SHARE``) of the guess's radius, whichever is larger: a town-wide guess opens zoomed
+    out, where a click "in the middle" lands far from the exact point. An answer that does not report what the
+    volunteer did (``interaction`` absent: an API client or an old page) counts as having done nothing, so leaving
+    the report out never makes a pin stronger.
+    """
+    guess = selectors.media_text_guess(media=media)
+    if guess is None:
+        return False, None
+    distance_m = haversine_km(lat, lon, guess.lat, guess.lon) * 1000
+    searched = bool(interaction) and any(interaction.get(key) for key in INTERACTION_KEYS)
+    near = max(settings.CROWD_PRIOR_CONFIRM_M, settings.CROWD_PRIOR_CONFIRM_SHARE * (guess.radius_m or 0.0))
+    return (not searched and distance_m <= near), distance_m
 
 
 @transaction.atomic
@@ -453,8 +486,15 @@ def answer_submit(
     if time_on_task_s is None or time_on_task_s < 0 or time_on_task_s > elapsed + 5:
         time_on_task_s = elapsed  # the page's own clock counts only visible time; never trust more than the lease
     gold_error_m = None
-    if task.is_gold and task.gold_lat is not None and fields.get("lat") is not None:
+    if kind == CrowdTask.Kind.VERIFICATION:
+        # The pin checked is the task's at this moment: a later pin may replace the reference.
+        fields = {**fields, "lat": task.reference_lat, "lon": task.reference_lon}
+    elif task.is_gold and task.gold_lat is not None and fields.get("lat") is not None:
         gold_error_m = haversine_km(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon) * 1000
+    if kind != CrowdTask.Kind.VERIFICATION and fields.get("lat") is not None:
+        fields["confirms_prior"], fields["prior_distance_m"] = prior_confirmation(
+            media=task.media, lat=fields["lat"], lon=fields["lon"], interaction=fields.get("interaction")
+        )
     answer = Answer.objects.create(
         assignment=assignment,
         task=task,
@@ -476,12 +516,12 @@ def answer_submit(
     if report_reason:
         report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
     answer.gold_task = task if task.is_gold else None
-    if not task.is_gold:
-        transaction.on_commit(
-            lambda: answer_submitted.send(
-                sender=Answer, answer_id=answer.pk, task_id=task.pk, media_id=task.media_id, kind=kind
-            )
+    # Gold answers too: they feed the volunteer's skill and track record (not the image's consensus).
+    transaction.on_commit(
+        lambda: answer_submitted.send(
+            sender=Answer, answer_id=answer.pk, task_id=task.pk, media_id=task.media_id, kind=kind
         )
+    )
     return answer
 
 
@@ -491,6 +531,13 @@ def gold_feedback(*, answer: Answer) -> str | None:
 
     if not answer.is_gold:
         return None
+    if answer.kind == CrowdTask.Kind.VERIFICATION:
+        expected = answer.task.gold_label
+        if answer.verdict == expected:
+            return _("Practice check: right, thank you.")
+        return _("Practice check: the right answer was '%(verdict)s'.") % {
+            "verdict": Answer.Verdict(expected).label if expected in Answer.Verdict.values else expected
+        }
     if answer.gold_error_m is not None:
         metres = answer.gold_error_m
         if metres >= 1000:
@@ -612,29 +659,108 @@ def crowd_review_task_create(
 
 
 @transaction.atomic
-def gold_task_create(*, media_id: int, lat: float, lon: float) -> CrowdTask:
-    """Make an image a gold geolocation task with a known location, mixed in at a tapering rate."""
-    media = Media.objects.select_related("crisis").get(pk=media_id)
-    task, _ = CrowdTask.objects.update_or_create(
+def crowd_verification_task_create(*, answer_id: int) -> CrowdTask:
+    """ "Is this photo at this pin?" for a pin (the consensus app calls this), routed to volunteers with a record.
+
+    One verification task per image: a new pin to check replaces the reference and asks for one more answer;
+    asking again about the same pin while its check is pending or answered changes nothing.
+    """
+    pin = Answer.objects.select_related("media__crisis").get(pk=answer_id)
+    media = pin.media
+    reference = {
+        "reference_lat": pin.lat,
+        "reference_lon": pin.lon,
+        "reference_radius_m": None,
+        "reference_pano_lat": pin.pano_lat,
+        "reference_pano_lon": pin.pano_lon,
+        "reference_pano_heading": pin.pano_heading,
+        "reference_pano_pitch": pin.pano_pitch,
+    }
+    geolocation = CrowdTask.objects.filter(media_id=media.pk, kind=CrowdTask.Kind.GEOLOCATION).first()
+    # Checks come before new geolocations of the same ease: each one can publish a point in seconds.
+    priority = 1.0 + (geolocation.priority if geolocation else 0.0)
+    task, created = CrowdTask.objects.get_or_create(
         media=media,
-        kind=CrowdTask.Kind.GEOLOCATION,
+        kind=CrowdTask.Kind.VERIFICATION,
         defaults={
             "crisis": media.crisis,
+            "redundancy": 1,
+            "predicted_ease": geolocation.predicted_ease if geolocation else None,
+            "predicted_label": geolocation.predicted_label if geolocation else "",
+            "priority": priority,
+            "expert_priority": priority,
+            "random_key": random.random(),
+            **reference,
+        },
+    )
+    if created or task.is_gold:
+        return task
+    if (task.reference_lat, task.reference_lon) == (pin.lat, pin.lon):
+        return task
+    CrowdTask.objects.filter(pk=task.pk).update(**reference)
+    return crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + 1)
+
+
+def expected_verdict(*, distance_m: float, radius_m: float = 0.0) -> str:
+    """What a right check says about a pin this far from where the photo was taken."""
+    if distance_m <= max(settings.CROWD_VERIFY_YES_M, radius_m):
+        return Answer.Verdict.YES
+    return Answer.Verdict.NEARBY if distance_m <= settings.CROWD_VERIFY_NEARBY_M else Answer.Verdict.NO
+
+
+def _gold_task_save(*, media: Media, kind: str, **fields) -> CrowdTask:
+    task, _ = CrowdTask.objects.update_or_create(
+        media=media,
+        kind=kind,
+        defaults={
+            "crisis_id": media.crisis_id,
             "status": CrowdTask.Status.GOLD,
             "redundancy": GOLD_REDUNDANCY,
-            "gold_lat": lat,
-            "gold_lon": lon,
             "random_key": random.random(),
+            **fields,
         },
     )
     return task
 
 
-def volunteer_skill_set(*, user_id: int, skill: float) -> VolunteerProfile:
-    """The consensus app writes its estimate of a volunteer's skill here; the scheduler routes by it."""
-    profile, _ = VolunteerProfile.objects.update_or_create(
-        user_id=user_id, defaults={"skill": min(1.0, max(0.0, skill)), "skill_updated_at": timezone.now()}
+@transaction.atomic
+def gold_verification_task_create(*, media_id: int, pin_lat: float, pin_lon: float) -> CrowdTask:
+    """A practice check for volunteers with a record: a pin on a gold image, right or deliberately wrong.
+
+    The expected verdict follows from the pin's distance to the known location: yes within
+    ``CROWD_VERIFY_YES_M``, nearby within ``CROWD_VERIFY_NEARBY_M``, no beyond.
+    """
+    gold = CrowdTask.objects.select_related("media").get(
+        media_id=media_id, kind=CrowdTask.Kind.GEOLOCATION, status=CrowdTask.Status.GOLD
     )
+    distance_m = haversine_km(pin_lat, pin_lon, gold.gold_lat, gold.gold_lon) * 1000
+    return _gold_task_save(
+        media=gold.media,
+        kind=CrowdTask.Kind.VERIFICATION,
+        reference_lat=pin_lat,
+        reference_lon=pin_lon,
+        gold_lat=gold.gold_lat,
+        gold_lon=gold.gold_lon,
+        gold_label=expected_verdict(distance_m=distance_m),
+    )
+
+
+@transaction.atomic
+def gold_task_create(*, media_id: int, lat: float, lon: float) -> CrowdTask:
+    """Make an image a gold geolocation task with a known location, mixed in at a tapering rate."""
+    media = Media.objects.get(pk=media_id)
+    return _gold_task_save(media=media, kind=CrowdTask.Kind.GEOLOCATION, gold_lat=lat, gold_lon=lon)
+
+
+def volunteer_skill_set(*, user_id: int, skill: float, record: tuple[int, int, int] | None = None) -> VolunteerProfile:
+    """The consensus app writes its estimate of a volunteer's skill here; the scheduler routes by it.
+
+    ``record`` is (correct, checked, gold correct) over all crises: the track record the checks are routed by.
+    """
+    defaults = {"skill": min(1.0, max(0.0, skill)), "skill_updated_at": timezone.now()}
+    if record is not None:
+        defaults.update(record_correct=record[0], record_checked=record[1], record_gold_correct=record[2])
+    profile, _ = VolunteerProfile.objects.update_or_create(user_id=user_id, defaults=defaults)
     return profile
 
 

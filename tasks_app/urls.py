@@ -9,6 +9,7 @@ urlpatterns = [
     path("crises/<slug:slug>/rate/", views.task_page, {"kind": "rating"}, name="rate"),
     path("crises/<slug:slug>/geolocate/", views.task_page, {"kind": "geolocation"}, name="geolocate"),
     path("crises/<slug:slug>/review/", views.task_page, {"kind": "review"}, name="review"),
+    path("crises/<slug:slug>/verify/", views.task_page, {"kind": "verification"}, name="verify"),
     path("api/crises/<slug:slug>/tasks/next/", apis.TaskNextApi.as_view(), name="api-task-next"),
     path("api/crises/<slug:slug>/progress/", apis.ProgressApi.as_view(), name="api-progress"),
     path("api/crises/<slug:slug>/places/", apis.PlaceSearchApi.as_view(), name="api-places"),

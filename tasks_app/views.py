@@ -14,15 +14,17 @@ from django.utils.translation import gettext as _
 
 from geoloc_platform.accounts.services import guest_account_create
 from geoloc_platform.client_address import client_address
-from geoloc_platform.crises.selectors import user_can_contribute
+from geoloc_platform.crises.selectors import user_can_contribute, user_email_confirmed
 from tasks_app import selectors, services
 from tasks_app.apis import crisis_for, lease_payload
+from tasks_app.errors import NoTrackRecord
 from tasks_app.models import Answer, CrowdTask, Report
 
 TEMPLATES = {
     CrowdTask.Kind.RATING: "tasks_app/rate.html",
     CrowdTask.Kind.GEOLOCATION: "tasks_app/geolocate.html",
     CrowdTask.Kind.REVIEW: "tasks_app/geolocate.html",
+    CrowdTask.Kind.VERIFICATION: "tasks_app/verify.html",
 }
 
 
@@ -33,6 +35,14 @@ def crisis_work(request: HttpRequest, slug: str) -> HttpResponse:
         "crisis": crisis,
         "can_contribute": user_can_contribute(user=request.user, crisis=crisis),
         "queue": selectors.crisis_queue_summary(crisis=crisis),
+        "needs_email_confirmation": (
+            crisis.require_email_confirmation
+            and request.user.is_authenticated
+            and not user_email_confirmed(user=request.user)
+        ),
+        "has_record": (
+            request.user.is_authenticated and selectors.volunteer_has_record(volunteer=request.user, crisis=crisis)
+        ),
         "leaderboard": selectors.leaderboard_top(crisis=crisis, limit=settings.CROWD_LEADERBOARD_SIZE),
         "progress": (
             selectors.volunteer_progress(crisis=crisis, volunteer=request.user)
@@ -69,17 +79,6 @@ def js_messages() -> dict:
         "others_pin_no_own": _("a pin ({precision})"),
         "others_cannot": _("could not geolocate it: {n}"),
         "others_failed": _("Could not load the other answers."),
-        "difficulty": {value: str(label) for value, label in Answer.Difficulty.choices},
-        "precision": {value: str(label) for value, label in Answer.Precision.choices},
-        "verdict": {value: str(label) for value, label in Answer.Verdict.choices},
-    }
-
-
-def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
-    crisis = crisis_for(request, slug)
-    if not request.user.is_authenticated:
-        if not user_can_contribute(user=request.user, crisis=crisis):
-            return redirect_to_login(request.get_full_path())
         "saved": _("Your last answer was saved. Thank you!"),
         "expired_gone": _(
             "Your time on this image ran out and it already has the answers it needs, so yours was not needed. "
@@ -90,6 +89,26 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "page_broken": _("The page stopped working."),
         "no_place": _("No place of that name found. Try another spelling, or move the map yourself."),
         "search_failed": _("The place search is not answering. Move the map yourself, or try again."),
+        "difficulty": {value: str(label) for value, label in Answer.Difficulty.choices},
+        "precision": {value: str(label) for value, label in Answer.Precision.choices},
+        "verdict": {value: str(label) for value, label in Answer.Verdict.choices},
+    }
+
+
+def verify_messages() -> dict:
+    """Texts of the verification page's script (static/tasks_app/verify.js)."""
+    return {
+        "checked_pin": _("The pin to check"),
+        "streetview_view": _("Street View at the view the volunteer recorded"),
+        "no_view": _("The volunteer recorded no Street View view: compare the photo with the map and the link."),
+    }
+
+
+def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    crisis = crisis_for(request, slug)
+    if not request.user.is_authenticated:
+        if not user_can_contribute(user=request.user, crisis=crisis):
+            return redirect_to_login(request.get_full_path())
         # The crisis takes anonymous help: a guest account, kept in the session, carries this person's answers.
         guest = guest_account_create(client_address=client_address(request))
         if guest is None:
@@ -97,7 +116,11 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         login(request, guest, backend="django.contrib.auth.backends.ModelBackend")
     if not user_can_contribute(user=request.user, crisis=crisis):
         return render(request, "tasks_app/closed.html", {"crisis": crisis}, status=403)
-    assignment = services.lease_grant(crisis=crisis, volunteer=request.user, kind=kind)
+    try:
+        assignment = services.lease_grant(crisis=crisis, volunteer=request.user, kind=kind)
+    except NoTrackRecord:
+        context = {"crisis": crisis, "min_record": crisis.trusted_min_record}
+        return render(request, "tasks_app/no_record.html", context, status=403)
     if assignment is None:
         return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind})
     assignment = selectors.lease_get_for_page(lease_id=assignment.pk)
@@ -133,6 +156,6 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "precisions": Answer.Precision.choices,
         "clues": Answer.Clue.choices,
         "report_reasons": Report.Reason.choices,
-        "js_messages": js_messages(),
+        "js_messages": {**js_messages(), **verify_messages()} if kind == CrowdTask.Kind.VERIFICATION else js_messages(),
     }
     return render(request, TEMPLATES[kind], context)

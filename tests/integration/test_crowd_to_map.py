@@ -7,7 +7,7 @@ from consensus.models import CrisisRatingStats, LocationConsensus, RatingConsens
 from crawling.models import Media
 from geoloc_platform.crises.services import crisis_transition
 from tests.conftest import make_crisis, make_user
-from tests.tasks_app.conftest import queue
+from tests.tasks_app.conftest import queue, with_record
 
 pytestmark = pytest.mark.django_db(transaction=True)  # answers reach consensus on commit
 
@@ -41,11 +41,13 @@ def answer_next(client, crisis, kind: str, **answer) -> dict:
 
 
 def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, volunteers, people, settings):
+    """The default rule: two independent pins agree, a volunteer with a record checks them, the point is published."""
     settings.CROWD_GOLD_RATE = 0  # no gold images mixed in: every answer goes to the one queued image
     (image,) = queue(crisis, eases=(0.9,), with_file=True)
     for index, volunteer in enumerate(volunteers[:5]):
         answer_next(client_for(volunteer), crisis, "rating", difficulty="easy" if index < 4 else "medium")
-    for index, volunteer in enumerate(volunteers[:3]):
+    searched = {"map_moved": True, "map_zoomed": True, "place_searched": False, "streetview_opened": True}
+    for index, volunteer in enumerate(volunteers[:2]):
         offset = 0.0002 * index
         answer_next(
             client_for(volunteer),
@@ -54,13 +56,21 @@ def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, vol
             lat=CANOAS[0] + offset,
             lon=CANOAS[1],
             precision="high",
+            clue_tags=["sign_text"],
+            interaction=searched,
             time_on_task_s=120,
         )
+    waiting = LocationConsensus.objects.get(media=image)
+    assert waiting.status == LocationConsensus.Status.AWAITING_VERIFICATION  # two newcomers cannot publish
+    assert Media.objects.get(pk=image.pk).stage == Media.Stage.IN_CROWD_WORK
+    lease = answer_next(client_for(with_record(volunteers[4], correct=40)), crisis, "verification", verdict="yes")
+    assert (lease["reference"]["lat"], lease["text_guess"]) == (pytest.approx(CANOAS[0], abs=1e-3), None)
 
     assert RatingConsensus.objects.get(media=image).label == "easy"
     assert CrisisRatingStats.objects.get(crisis=crisis).n_ratings == 5
     consensus = LocationConsensus.objects.get(media=image)
-    assert consensus.status == LocationConsensus.Status.DONE
+    assert consensus.status == LocationConsensus.Status.DONE and consensus.trusted
+    assert consensus.evidence["volunteers"] == 3 and consensus.evidence["best_record"] == 40
     assert Media.objects.get(pk=image.pk).stage == Media.Stage.PUBLISHED
 
     public = Client().get("/api/map/features/", {"crisis": crisis.slug}).json()["features"]
@@ -79,7 +89,12 @@ def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, vol
 
 
 def test_a_review_accepts_the_point_and_the_reviewer_is_not_a_pinner(crisis, volunteers, settings):
+    """Under fixed redundancy a published point gets a review after, by a volunteer with a record."""
     settings.CROWD_GOLD_RATE = 0
+    type(crisis).objects.filter(pk=crisis.pk).update(redundancy_policy="fixed", publish_requires_record=False)
+    crisis.refresh_from_db()
+    with_record(volunteers[0])
+    with_record(volunteers[4])
     (image,) = queue(crisis, eases=(0.9,), kinds=("geolocation",), with_file=True)
     for volunteer in volunteers[:3]:
         answer_next(client_for(volunteer), crisis, "geolocation", lat=CANOAS[0], lon=CANOAS[1], precision="high")

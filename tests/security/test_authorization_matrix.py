@@ -24,8 +24,10 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   crises:list                      GET      all 200                                        | all 200
   crises:detail                    GET      all 200                                        | outsiders 404
   tasks_app:work                   GET      all 200                                        | outsiders 404
-  tasks_app:rate/geolocate/review  GET      anon 302 (login; guest where allowed), others 200 | anon, outsiders 404
-  tasks_app:api-task-next          POST     anon 403, others 200 (a lease) / 204 (review)   | anon 403, outsiders 404
+  tasks_app:rate/geolocate        GET      anon 302 (login; guest where allowed), others 200 | anon, outsiders 404
+  tasks_app:review/verify          GET      anon 302, no track record 403, coord super 200  | anon, outsiders 404
+  tasks_app:api-task-next          POST     anon 403, others 200 (a lease); review and      | anon 403, outsiders 404
+                                            verification: no track record 403, coord super 204
   tasks_app:api-progress           GET      anon 403, others 200                           | anon 403, outsiders 404
   tasks_app:api-places             GET      anon 403, others 200                           | anon 403, outsiders 404
   tasks_app:api-answer-submit      POST {}  anon 403, others 400                           | the same (no crisis yet)
@@ -40,6 +42,8 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   mapping:api-export               GET      all 200 (coarse for most)                      | outsiders 404
   mapping:api-dashboard            GET      anon 403, coord super 200, others 404          | the same
   accounts:sign_up                 GET      anon 200, signed-in 302 (home)                 | the same
+  accounts:confirm_email           GET      all 400 (a forged token)                       | the same
+  accounts:confirm_email_resend    POST     anon 302 (login), others 200 (link sent)       | the same
   accounts:login                   GET      all 200                                        | the same
   accounts:logout                  POST     all 302                                        | the same; GET is 405
   api-schema, api-docs             GET      all 200 (public description)                   | the same
@@ -92,9 +96,14 @@ MATRIX = {
     ("tasks_app:work", "GET", ""): row(ALL_200, private(404, 200)),
     ("tasks_app:rate", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
     ("tasks_app:geolocate", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
-    ("tasks_app:review", "GET", ""): row("302 200 200 200 200 200 200", private(404, 200)),
+    # Checking others' locations needs a track record; a crisis's coordinators have the standing.
+    ("tasks_app:review", "GET", ""): row("302 403 403 403 403 200 200", "404 404 403 404 404 200 200"),
+    ("tasks_app:verify", "GET", ""): row("302 403 403 403 403 200 200", "404 404 403 404 404 200 200"),
     ("tasks_app:api-task-next", "POST", "rating"): row("403 200 200 200 200 200 200", private(403, 200)),
-    ("tasks_app:api-task-next", "POST", "review"): row("403 204 204 204 204 204 204", private(403, 204)),
+    ("tasks_app:api-task-next", "POST", "review"): row("403 403 403 403 403 204 204", "403 404 403 404 404 204 204"),
+    ("tasks_app:api-task-next", "POST", "verification"): row(
+        "403 403 403 403 403 204 204", "403 404 403 404 404 204 204"
+    ),
     ("tasks_app:api-progress", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),
     ("tasks_app:api-places", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),
     ("tasks_app:api-answer-submit", "POST", ""): row("403 400 400 400 400 400 400"),
@@ -111,6 +120,8 @@ MATRIX = {
     ("mapping:api-dashboard", "GET", ""): row("403 404 404 404 404 200 200"),
     ("accounts:sign_up", "GET", ""): row("200 302 302 302 302 302 302"),
     ("accounts:login", "GET", ""): row(ALL_200),
+    ("accounts:confirm_email", "GET", ""): row("400 400 400 400 400 400 400"),
+    ("accounts:confirm_email_resend", "POST", ""): row("302 200 200 200 200 200 200"),
     ("accounts:logout", "POST", ""): row("302 302 302 302 302 302 302"),
     ("accounts:logout", "GET", ""): row("405 405 405 405 405 405 405"),
     ("api-schema", "GET", ""): row(ALL_200),  # the API's description is public, like the API's existence
@@ -182,6 +193,8 @@ def call(client: Client, world: World, name: str, method: str, extra: str):
         "tasks_app:rate": [slug],
         "tasks_app:geolocate": [slug],
         "tasks_app:review": [slug],
+        "tasks_app:verify": [slug],
+        "accounts:confirm_email": ["forged-token"],
         "tasks_app:api-task-next": [slug],
         "tasks_app:api-progress": [slug],
         "tasks_app:api-places": [slug],

@@ -48,8 +48,15 @@ def queue(crisis, *, eases=(None,), labels=None, kinds=("rating", "geolocation")
 
 @pytest.fixture
 def crisis(people):
+    """Fixed redundancy, no record required: the lease mechanics need several slots per image (the trust rules,
+    the defaults, are tested in tests/tasks_app/test_trust.py and tests/consensus/test_trust.py)."""
     active = make_crisis(
-        slug="canoas-floods", coordinator=people["coordinator"], geolocation_redundancy=3, rating_redundancy=5
+        slug="canoas-floods",
+        coordinator=people["coordinator"],
+        geolocation_redundancy=3,
+        rating_redundancy=5,
+        redundancy_policy="fixed",
+        publish_requires_record=False,
     )
     return crisis_transition(crisis=active, action="launch", user=people["coordinator"])
 
@@ -57,3 +64,28 @@ def crisis(people):
 @pytest.fixture
 def volunteers(db):
     return [make_user(f"vol{i}") for i in range(8)]
+
+
+def with_record(user, *, correct: int = 10, checked: int | None = None, gold: int | None = None):
+    """Give a volunteer a track record from an earlier crisis, as the consensus app records it."""
+    from consensus.models import VolunteerSkill
+    from consensus.selectors import volunteer_record
+    from geoloc_platform.crises.models import Crisis
+
+    past = Crisis.objects.filter(slug="past-crisis").first() or make_crisis(slug="past-crisis")
+    checked = correct if checked is None else checked
+    gold = correct if gold is None else gold
+    VolunteerSkill.objects.update_or_create(
+        volunteer=user,
+        crisis=past,
+        defaults={
+            "n_gold_checked": gold,
+            "n_gold_correct": gold,
+            "n_confirmed": correct - gold,
+            "n_contradicted": checked - correct,
+            "skill": 0.6,
+        },
+    )
+    # The profile's record is the sum over crises, written when a skill is recomputed.
+    services.volunteer_skill_set(user_id=user.pk, skill=0.6, record=volunteer_record(volunteer_id=user.pk))
+    return user

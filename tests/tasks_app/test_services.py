@@ -13,7 +13,7 @@ from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
 from tasks_app.errors import AlreadyAnswered, CannotContribute, LeaseExpired, LeaseNotYours, NotQueueable
 from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, Report
-from tests.tasks_app.conftest import add_media, queue
+from tests.tasks_app.conftest import add_media, queue, with_record
 
 GEO = CrowdTask.Kind.GEOLOCATION
 RATE = CrowdTask.Kind.RATING
@@ -331,6 +331,8 @@ class TestReview:
         (image,) = queue(crisis)
         answer_geo(volunteers[0], services.lease_grant(crisis=crisis, volunteer=volunteers[0], kind=GEO))
         services.crowd_review_task_create(media_id=image.pk, lat=-30.03, lon=-51.2, radius_m=40)
+        with_record(volunteers[0])
+        with_record(volunteers[1])
         assert services.lease_grant(crisis=crisis, volunteer=volunteers[0], kind="review") is None
         review = services.lease_grant(crisis=crisis, volunteer=volunteers[1], kind="review")
         answer = services.answer_submit(volunteer=volunteers[1], lease_id=review.pk, kind="review", verdict="accept")

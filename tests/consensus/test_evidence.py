@@ -1,0 +1,115 @@
+"""The publication rule on its own (consensus/evidence.py): evidence, independence, plausibility and trust."""
+
+from consensus.evidence import Check, Outcome, Pin, Rule, decide, evidence_summary
+
+HERE = (-30.0346, -51.2177)
+NEAR = (-30.0347, -51.2178)  # about 15 m away
+FAR = (-30.0800, -51.2177)  # about 5 km away
+
+
+def pin(volunteer: int, where=HERE, **fields) -> Pin:
+    defaults = {"precision": "high", "has_streetview": True, "skill": 0.4}
+    return Pin(answer_id=volunteer, volunteer_id=volunteer, lat=where[0], lon=where[1], **{**defaults, **fields})
+
+
+def check(volunteer: int, verdict: str = "yes", where=HERE, trusted: bool = True) -> Check:
+    return Check(volunteer_id=volunteer, lat=where[0], lon=where[1], verdict=verdict, trusted=trusted, record=12)
+
+
+ADAPTIVE = Rule()
+
+
+class TestAdaptiveRedundancy:
+    def test_one_street_view_pin_waits_for_a_check_and_names_the_pin_to_check(self):
+        decision = decide(pins=[pin(1)], checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.AWAITING_VERIFICATION and decision.verify.answer_id == 1
+
+    def test_a_yes_from_a_volunteer_with_a_record_publishes_it_as_high_precision(self):
+        decision = decide(pins=[pin(1)], checks=[check(2)], n_cannot=0, rule=ADAPTIVE)
+        assert (decision.outcome, decision.precision, decision.trusted) == (Outcome.DONE, "high", True)
+
+    def test_the_pinner_cannot_confirm_their_own_pin(self):
+        decision = decide(pins=[pin(1)], checks=[check(1)], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.AWAITING_VERIFICATION
+
+    def test_a_pin_without_street_view_asks_for_a_second_geolocation(self):
+        decision = decide(pins=[pin(1, has_streetview=False)], checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS
+
+    def test_two_independent_pins_with_a_record_among_them_publish(self):
+        decision = decide(
+            pins=[pin(1, has_streetview=False), pin(2, NEAR, trusted=True)], checks=[], n_cannot=0, rule=ADAPTIVE
+        )
+        assert decision.outcome == Outcome.DONE and decision.trusted
+
+    def test_disagreeing_pins_ask_for_more_then_go_to_expert_review(self):
+        pins = [pin(1, has_streetview=False), pin(2, FAR, has_streetview=False)]
+        assert decide(pins=pins, checks=[], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.NEEDS_MORE_ANSWERS
+        more = [*pins, pin(3, (-30.2, -51.0), has_streetview=False), pin(4, (-29.9, -51.3), has_streetview=False)]
+        assert decide(pins=more, checks=[], n_cannot=2, rule=ADAPTIVE).outcome == Outcome.NEEDS_EXPERT_REVIEW
+
+    def test_two_agreeing_cannot_geolocate_answers_stop_early(self):
+        assert decide(pins=[], checks=[], n_cannot=2, rule=ADAPTIVE).outcome == Outcome.CANNOT_GEOLOCATE
+        assert decide(pins=[], checks=[], n_cannot=1, rule=ADAPTIVE).outcome == Outcome.NEEDS_MORE_ANSWERS
+
+    def test_a_no_from_a_checker_discards_the_pin(self):
+        decision = decide(pins=[pin(1)], checks=[check(2, "no")], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS
+
+
+class TestTrust:
+    def test_any_number_of_agreeing_accounts_without_a_record_wait_for_a_check(self):
+        pins = [pin(volunteer, has_streetview=False, has_clues=True) for volunteer in range(1, 21)]
+        decision = decide(pins=pins, checks=[], n_cannot=0, rule=Rule(max_answers=30))
+        assert decision.outcome == Outcome.AWAITING_VERIFICATION and not decision.trusted
+
+    def test_a_yes_from_someone_without_a_record_does_not_make_it_trusted(self):
+        pins = [pin(1, has_streetview=False), pin(2, NEAR, has_streetview=False)]
+        decision = decide(pins=pins, checks=[check(3, trusted=False)], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.AWAITING_VERIFICATION
+
+    def test_without_the_record_rule_agreeing_pins_publish(self):
+        pins = [pin(1, has_streetview=False), pin(2, NEAR, has_streetview=False)]
+        decision = decide(pins=pins, checks=[], n_cannot=0, rule=Rule(requires_record=False))
+        assert decision.outcome == Outcome.DONE and not decision.trusted
+
+
+class TestIndependenceAndPlausibility:
+    def test_pins_that_only_repeat_the_guess_are_not_enough_whoever_placed_them(self):
+        pins = [pin(v, has_streetview=False, confirms_prior=True, trusted=True) for v in (1, 2, 3)]
+        decision = decide(pins=pins, checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS and "repeat" in decision.reason
+        at_max = decide(pins=pins * 2, checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert at_max.outcome == Outcome.NEEDS_EXPERT_REVIEW
+
+    def test_high_precision_without_evidence_is_capped_at_medium(self):
+        pins = [pin(1, has_streetview=False, trusted=True), pin(2, NEAR, has_streetview=False)]
+        decision = decide(pins=pins, checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert (decision.outcome, decision.precision) == (Outcome.DONE, "medium")
+        assert decision.radius_68_m >= 100  # and never "± 0 m"
+        assert decision.evidence["claimed_precision"] == "high"  # what a reviewer's acceptance restores
+
+    def test_pins_outside_the_crisis_area_go_to_expert_review_even_from_volunteers_with_a_record(self):
+        pins = [pin(v, outside_area_m=800_000, trusted=True) for v in (1, 2)]
+        decision = decide(pins=pins, checks=[check(3)], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.NEEDS_EXPERT_REVIEW and "outside the crisis area" in decision.reason
+
+
+class TestFixedRedundancy:
+    def test_three_agreeing_pins_publish_when_no_record_is_required(self):
+        rule = Rule(adaptive=False, requires_record=False)
+        pins = [pin(v, has_streetview=False) for v in (1, 2)]
+        assert decide(pins=pins, checks=[], n_cannot=0, rule=rule).outcome == Outcome.NEEDS_MORE_ANSWERS
+        assert decide(pins=[*pins, pin(3, NEAR)], checks=[], n_cannot=0, rule=rule).outcome == Outcome.DONE
+
+
+def test_the_popup_summary_names_the_best_record_among_the_volunteers():
+    summary = evidence_summary(
+        pins=[pin(1), pin(2, record=40, gold_correct=38, trusted=True)], checks=[check(3)], reviewed_by=""
+    )
+    assert (summary["volunteers"], summary["with_record"], summary["best_record"], summary["best_record_gold"]) == (
+        3,
+        2,
+        40,
+        38,
+    )
