@@ -1,7 +1,8 @@
 """One gazetteer index and geolocator per process, rebuilt when the ``Place`` table changes.
 
-The index is pickled under ``GEOLOC_GAZETTEER_CACHE_DIR`` with a fingerprint of the table in its name, so
-workers load it in seconds instead of tokenising every name again.
+The index is stored under ``GEOLOC_GAZETTEER_CACHE_DIR`` (a folder of numpy arrays named after a fingerprint of the
+table) and memory-mapped, so workers load it in a second instead of tokenising every name again, and processes
+forked after ``geolocator_preload()`` share its pages.
 """
 
 import hashlib
@@ -33,17 +34,27 @@ def gazetteer_fingerprint() -> str:
 
 def build_index(recognizer_tokenizer_key) -> GazetteerIndex:
     rows = Place.objects.values_list(
-        "id", "kind", "name", "alternate_names", "country_code", "lat", "lon", "population", "radius_km"
+        "id",
+        "kind",
+        "name",
+        "alternate_names",
+        "country_code",
+        "lat",
+        "lon",
+        "population",
+        "radius_km",
+        "admin1_code",
+        "admin2_name",
     ).order_by("id")
     return GazetteerIndex.build(rows.iterator(chunk_size=5000), name_key=recognizer_tokenizer_key)
 
 
 def load_index(fingerprint: str) -> GazetteerIndex:
-    path = settings.GEOLOC_GAZETTEER_CACHE_DIR / f"gazetteer-{fingerprint}.pickle"
+    path = settings.GEOLOC_GAZETTEER_CACHE_DIR / f"gazetteer-{fingerprint}"
     index = GazetteerIndex.load(path)
     if index is None:
         started = time.perf_counter()
-        key = Recognizer(GazetteerIndex([], {}, {})).name_key
+        key = Recognizer(GazetteerIndex.empty()).name_key
         index = build_index(key)
         index.save(path)
         logger.info("gazetteer index built: %d places in %.1f s -> %s", len(index), time.perf_counter() - started, path)
@@ -65,6 +76,12 @@ def geolocator() -> GeoLocator:
                 )
                 _state.update(fingerprint=fingerprint, locator=GeoLocator(recognizer))
         return _state["locator"]
+
+
+def geolocator_preload() -> GeoLocator:
+    """Load the gazetteer index and the process's geolocator now. The one entry point for loading: call it before
+    forking workers (Celery's pool, the evaluation's processes) so that they share the index's pages."""
+    return geolocator()
 
 
 def geolocator_reset() -> None:

@@ -65,7 +65,9 @@ def split_hashtag(tag: str) -> list[tuple[int, str]]:
     return [(s, piece) for s, piece in pieces if piece.strip("_")]
 
 
-def normalize(text: str) -> Normalized:
+def normalize(text: str, *, segment=None) -> Normalized:
+    """``segment(tag)``, when given, cuts a hashtag that has no capitals to split on (``(offset, piece)`` pairs, or
+    None to keep it whole): the recogniser cuts "keralafloods" around the place names it knows."""
     out: list[str] = []
     offsets: list[int] = []
     hashtags: list[tuple[int, int]] = []
@@ -88,7 +90,10 @@ def normalize(text: str) -> Normalized:
         else:
             tag_start = match.start("tag")
             begin = len(offsets)
-            for n, (piece_offset, piece) in enumerate(split_hashtag(match.group("tag"))):
+            pieces = split_hashtag(match.group("tag"))
+            if segment is not None and len(pieces) == 1:
+                pieces = segment(pieces[0][1]) or pieces
+            for n, (piece_offset, piece) in enumerate(pieces):
                 if n:
                     emit(" ", tag_start + piece_offset)
                 copy(tag_start + piece_offset, tag_start + piece_offset + len(piece))

@@ -16,7 +16,14 @@ import spacy
 from spacy.language import Language
 from spacy.util import compile_infix_regex
 
-from classification.geolocation.gazetteer import ADMIN1, CITY, CONTINENT, COUNTRY, GazetteerIndex
+from classification.geolocation.gazetteer import (
+    ABBREVIATED_REGION_COUNTRIES,
+    ADMIN1,
+    CITY,
+    CONTINENT,
+    COUNTRY,
+    GazetteerIndex,
+)
 from classification.geolocation.normalize import Normalized, normalize, split_hashtag
 
 # Scripts written without spaces: one token per character, for names and texts alike.
@@ -268,6 +275,19 @@ COMMON_WORDS = frozenset(
         "earthquake",
         "earthquakes",
         "quake",
+        "tornado",
+        "tornadoes",
+        "tsunami",
+        "landslide",
+        "landslides",
+        "mudslide",
+        "blizzard",
+        "drought",
+        "typhoon",
+        "volcano",
+        "eruption",
+        "avalanche",
+        "red cross",
         "storm",
         "hurricane",
         "cyclone",
@@ -428,52 +448,173 @@ def token_key(tokens: Iterable) -> str:
     return " ".join(token.lower_ for token in tokens)
 
 
-STREET_WORDS = [
-    "street",
-    "st",
-    "road",
-    "rd",
-    "avenue",
-    "ave",
-    "boulevard",
-    "blvd",
-    "highway",
-    "hwy",
-    "freeway",
-    "fwy",
-    "parkway",
-    "pkwy",
-    "drive",
-    "dr",
-    "lane",
-    "ln",
-    "bridge",
-    "bayou",
-    "creek",
-    "dam",
-    "reservoir",
-    "hospital",
-    "school",
-    "university",
-    "college",
-    "airport",
-    "station",
-    "mall",
-    "stadium",
-    "church",
-    "temple",
-    "mosque",
-    "park",
-    "beach",
-    "pier",
-    "harbor",
-    "harbour",
-    "port",
-    "bay",
-    "marina",
-    "plaza",
-    "square",
-]
+# Words that make "<Name> <word>" a street, a building or a natural feature, never the town "<Name>"
+# ("Westheimer Road", "Feather River Hospital", "Magnolia Bluff"), written after the name in these languages.
+FACILITY_SUFFIXES = {
+    "en": [
+        "street",
+        "st",
+        "road",
+        "rd",
+        "avenue",
+        "ave",
+        "boulevard",
+        "blvd",
+        "highway",
+        "hwy",
+        "freeway",
+        "fwy",
+        "parkway",
+        "pkwy",
+        "drive",
+        "dr",
+        "lane",
+        "ln",
+        "way",
+        "bridge",
+        "bayou",
+        "creek",
+        "river",
+        "dam",
+        "reservoir",
+        "canal",
+        "hospital",
+        "school",
+        "university",
+        "college",
+        "academy",
+        "airport",
+        "station",
+        "mall",
+        "stadium",
+        "arena",
+        "church",
+        "temple",
+        "mosque",
+        "cathedral",
+        "pier",
+        "marina",
+        "harbor",
+        "harbour",
+        "plaza",
+        "square",
+        "center",
+        "centre",
+        "hall",
+        "library",
+        "museum",
+        "hotel",
+        "camp",
+        "base",
+        "falls",
+        "bluff",
+        "bluffs",
+        "trail",
+        "reserve",
+        "preserve",
+        "forest",
+    ],
+    "de": ["straße", "strasse", "weg", "platz", "brücke", "bahnhof", "krankenhaus", "schule"],
+    "nl": ["straat", "weg", "plein", "brug", "ziekenhuis", "school"],
+}
+# ... and written before the name ("Avenida Mauá", "Rua dos Andradas", "Via Roma", "Hospital de Clínicas").
+FACILITY_PREFIXES = {
+    "en": (),
+    "pt": [
+        "rua",
+        "r",
+        "avenida",
+        "av",
+        "travessa",
+        "tv",
+        "praça",
+        "pça",
+        "largo",
+        "estrada",
+        "rodovia",
+        "ponte",
+        "hospital",
+        "escola",
+        "colégio",
+        "universidade",
+        "aeroporto",
+        "estação",
+        "arena",
+        "igreja",
+        "parque",
+        "viaduto",
+        "túnel",
+        "beco",
+        "alameda",
+    ],
+    "es": [
+        "calle",
+        "c",
+        "avenida",
+        "av",
+        "carrera",
+        "cra",
+        "paseo",
+        "plaza",
+        "carretera",
+        "autopista",
+        "puente",
+        "hospital",
+        "escuela",
+        "colegio",
+        "universidad",
+        "aeropuerto",
+        "estación",
+        "iglesia",
+        "parque",
+        "barrio",
+        "colonia",
+    ],
+    "it": [
+        "via",
+        "viale",
+        "piazza",
+        "corso",
+        "ponte",
+        "ospedale",
+        "scuola",
+        "stazione",
+        "chiesa",
+        "parco",
+        "largo",
+        "vicolo",
+    ],
+    "fr": [
+        "rue",
+        "avenue",
+        "boulevard",
+        "bd",
+        "place",
+        "pont",
+        "hôpital",
+        "école",
+        "gare",
+        "église",
+        "parc",
+        "chemin",
+        "allée",
+        "quai",
+    ],
+    "el": ["οδός", "λεωφόρος", "πλατεία", "νοσοκομείο", "σχολείο"],
+}
+# Natural features and districts that often open a real town's name ("Lake Charles", "Fort Myers", "Port
+# Arthur", "Bay St. Louis") are left to the gazetteer: they count as facility words only after the name.
+
+
+def facility_words(languages: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(suffixes, prefixes) of facility names in English and the given languages, lower-cased."""
+    chosen = {"en", *languages}
+    suffixes = {word for language in chosen for word in FACILITY_SUFFIXES.get(language, ())}
+    prefixes = {word for language in chosen for word in FACILITY_PREFIXES.get(language, ())}
+    return frozenset(suffixes), frozenset(prefixes)
+
+
+STREET_WORDS = sorted(FACILITY_SUFFIXES["en"])
 
 LANDMARK_PATTERNS = [
     # "Westheimer Road", "Memorial Hermann Hospital"; a lowercase "street" is a common noun ("Flooded street").
@@ -484,6 +625,23 @@ LANDMARK_PATTERNS = [
     },
     {"label": "STREET", "pattern": [{"TEXT": {"REGEX": r"^I-\d{1,3}$"}}]},
 ]
+
+
+# Words that join a facility word and its name: "Rua dos Andradas", "Hospital de Clínicas".
+FACILITY_CONNECTORS = frozenset(
+    ["de", "da", "do", "das", "dos", "del", "della", "delle", "di", "du", "des", "la", "le", "of", "the"]
+)
+HASHTAG_MIN_PIECE = 5  # letters of the shortest place name cut out of a one-word hashtag
+HASHTAG_MIN_POPULATION = 10_000  # a town cut out of a hashtag is a known one, not "Huma" of "#humanitarian"
+
+
+@dataclass(frozen=True)
+class Facility:
+    """A street, building or feature named after something: its token span and the name in it ("Mauá")."""
+
+    start: int
+    end: int
+    name_key: str
 
 
 class Recognizer:
@@ -503,30 +661,61 @@ class Recognizer:
         ruler = self.nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True})
         ruler.add_patterns(LANDMARK_PATTERNS)
         if matcher == "entity_ruler":
-            names = {key for key in index.names}
-            ruler.add_patterns([{"label": "PLACE", "pattern": key} for key in sorted(names)])
+            ruler.add_patterns([{"label": "PLACE", "pattern": key} for key in sorted(index.keys())])
         self.ruler = ruler
         self.model = spacy.load(statistical_model) if statistical_model else None
-        # Short all-capital codes ("US", "TX", "UAE") match only when written in capitals.
-        self.code_keys = frozenset(
-            key
-            for key in index.names
-            if len(key) <= 3
-            and key.isascii()
-            and key.replace(".", "").isalpha()
-            and any(len(place.name) > 3 or not is_primary for place, is_primary in index.lookup(key))
-        )
 
     def name_key(self, name: str) -> str:
         return token_key(self.nlp.tokenizer(normalize(name).text))
 
+    def is_code_key(self, key: str) -> bool:
+        """Short all-capital codes ("US", "TX", "UAE") match only when written in capitals."""
+        return (
+            len(key) <= 3
+            and key.isascii()
+            and key.replace(".", "").isalpha()
+            and any(len(place.name) > 3 or not is_primary for place, is_primary in self.index.lookup(key))
+        )
+
+    def segment_hashtag(self, tag: str) -> list[tuple[int, str]] | None:
+        """A one-word hashtag cut around the longest place name it starts or ends with ("#keralafloods" ->
+        kerala, floods; "#prayforhouston" -> prayfor, houston; "#portarthurstrong" -> portarthur, strong)."""
+        if len(tag) < HASHTAG_MIN_PIECE + 3 or not tag.isalpha() or not (tag.islower() or tag.isupper()):
+            return None  # CamelCase tags are cut at their capitals
+        lower = tag.lower()
+        if self.index.compact_lookup(lower):
+            return None  # the whole tag is a name ("#puertorico")
+        for length in range(len(tag) - 3, HASHTAG_MIN_PIECE - 1, -1):
+            if self._notable(self.index.compact_lookup(lower[:length])):
+                return [(0, tag[:length]), (length, tag[length:])]
+            if self._notable(self.index.compact_lookup(lower[-length:])):
+                return [(0, tag[:-length]), (len(tag) - length, tag[-length:])]
+        return None
+
+    def _notable(self, key: str | None) -> bool:
+        return key is not None and any(
+            place.kind in (COUNTRY, ADMIN1) or place.population >= HASHTAG_MIN_POPULATION
+            for place, _ in self.index.lookup(key)
+        )
+
     # --- recognition -----------------------------------------------------------------------------------
-    def recognize(self, sources: Iterable[SourceText], *, stop_keys: frozenset[str] = frozenset()) -> list[Mention]:
+    def recognize(
+        self,
+        sources: Iterable[SourceText],
+        *,
+        stop_keys: frozenset[str] = frozenset(),
+        countries: frozenset[str] = frozenset(),
+        languages: Iterable[str] = ("en",),
+    ) -> list[Mention]:
+        """Place mentions, then streets and facilities (``label`` STREET): a gazetteer name inside "<Name> Street"
+        or "Avenida <Name>" is the facility's, and the same name alone elsewhere in the post refers to it."""
+        suffixes, prefixes = facility_words(languages)
         mentions: list[Mention] = []
+        facility_names: set[str] = set()
         for source in sources:
             if not source.text or not source.text.strip():
                 continue
-            normalized = normalize(source.text)
+            normalized = normalize(source.text, segment=self.segment_hashtag)
             doc = self.nlp(normalized.text)
             spans = [(ent.start, ent.end, ent.label_) for ent in doc.ents]
             if self.matcher == "ngram":
@@ -534,11 +723,37 @@ class Recognizer:
                 spans = _merge_spans(self._ngram_spans(doc), spans)
             if self.model is not None:
                 spans = _merge_preferring_covering(self._model_spans(doc, normalized.text), spans)
+            facilities = self._facilities(doc, spans, suffixes, prefixes)
+            facility_names.update(f.name_key for f in facilities)
+            spans = _merge_spans([(f.start, f.end, "STREET") for f in facilities], spans)
+            places_end: set[int] = set()
             for start, end, label in spans:
-                mention = self._mention(source, normalized, doc, start, end, label, stop_keys)
+                mention = self._mention(source, normalized, doc, start, end, label, stop_keys, countries, places_end)
                 if mention is not None:
                     mentions.append(mention)
-        return mentions
+                    if label != "STREET":
+                        places_end.add(end)
+        return [m for m in mentions if m.label == "STREET" or m.key not in facility_names]
+
+    def _facilities(self, doc, spans, suffixes, prefixes) -> list[Facility]:
+        """Gazetteer names followed by a capitalised facility word or preceded by one (across "de", "dos")."""
+        found = []
+        for start, end, label in spans:
+            if label not in ("PLACE", "GPE", "LOC"):
+                continue
+            name_key = token_key(doc[start:end])
+            after = doc[end] if end < len(doc) else None
+            if after is not None and after.lower_ in suffixes and after.text[:1].isupper():
+                found.append(Facility(start, end + 1, name_key))
+                continue
+            before = start - 1
+            while before >= 0 and doc[before].lower_ in FACILITY_CONNECTORS and start - before <= 2:
+                before -= 1
+            if before >= 0 and doc[before].text == "." and before > 0:
+                before -= 1  # "Av. Mauá"
+            if before >= 0 and doc[before].lower_.rstrip(".") in prefixes and doc[before].text[:1].isupper():
+                found.append(Facility(before, end, name_key))
+        return found
 
     def _model_spans(self, doc, text: str) -> list[tuple[int, int, str]]:
         """GPE/LOC/FAC entities of the statistical model, as token spans of our doc."""
@@ -553,26 +768,39 @@ class Recognizer:
     def _ngram_spans(self, doc) -> list[tuple[int, int, str]]:
         """Longest gazetteer names, left to right, trying only the name lengths that start with each token."""
         lowers = [token.lower_ for token in doc]
-        lengths, names = self.index.lengths, self.index.names
         found = []
         i, size = 0, len(lowers)
         while i < size:
             step = 1
-            for n in lengths.get(lowers[i], ()):
-                if i + n <= size and (n == 1 or " ".join(lowers[i : i + n]) in names):
+            for n in self.index.lengths_of(lowers[i]):
+                if i + n <= size and self.index.has(" ".join(lowers[i : i + n])):
                     found.append((i, i + n, "PLACE"))
                     step = n
                     break
             i += step
         return found
 
-    def _mention(self, source, normalized: Normalized, doc, start, end, label, stop_keys) -> Mention | None:
+    def _mention(
+        self, source, normalized: Normalized, doc, start, end, label, stop_keys, countries, places_end
+    ) -> Mention | None:
         span = doc[start:end]
         key = token_key(span)
         in_hashtag = normalized.in_hashtag(span.start_char, span.end_char)
         candidates = self.index.lookup(key) if label in ("PLACE", "GPE", "LOC") else []
-        if label == "PLACE" and not self._accept(span, key, candidates, in_hashtag, stop_keys):
-            return None
+        if label == "PLACE":
+            if not self._accept(
+                span, key, candidates, in_hashtag, stop_keys, after_place=start in places_end, countries=countries
+            ):
+                return None
+            if self.is_code_key(key) and key not in COUNTRY_CODE_KEYS:
+                candidates = [
+                    (place, primary)
+                    for place, primary in candidates
+                    if place.kind == ADMIN1
+                    and (place.country_code in countries or place.country_code in ABBREVIATED_REGION_COUNTRIES)
+                ]
+                if not candidates:
+                    return None
         if label in ("GPE", "LOC") and (key in stop_keys or key in COMMON_WORDS):
             return None
         if label in ("STREET", "FAC") and (key in stop_keys or span[0].lower_ in HAZARD_WORDS):
@@ -591,7 +819,9 @@ class Recognizer:
             candidates=candidates,
         )
 
-    def _accept(self, span, key: str, candidates, in_hashtag: bool, stop_keys) -> bool:
+    def _accept(
+        self, span, key: str, candidates, in_hashtag: bool, stop_keys, *, after_place: bool, countries=frozenset()
+    ) -> bool:
         text = span.text
         if not candidates or key in stop_keys:
             return False
@@ -599,16 +829,30 @@ class Recognizer:
             return False  # "Hurricane Florence", "Cyclone Idai"
         letters = [ch for ch in text if ch.isalpha()]
         shouting = _mostly_upper(span.doc)
-        if key in self.code_keys:
-            # "US", "TX" but never "us", "tx"; a region code only after a comma or bracket ("Katy, TX") and
-            # never in a text written in capitals, where "IN" and "OR" are words.
+        if self.is_code_key(key):
+            # "US", "TX" but never "us", "tx"; a region code only after a comma or bracket ("Katy, TX") or right
+            # after a place ("Houston TX"), and never in a text written in capitals, where "IN" and "OR" are words.
             before = span.doc[span.start - 1].text if span.start else ""
-            return text.isupper() and (key in COUNTRY_CODE_KEYS or (before in {",", "(", "["} and not shouting))
+            placed = before in {",", "(", "["} or after_place or in_hashtag
+            if text.isupper() and not shouting and key not in self.index.common and not placed:
+                # A code that is no word ("TX", not "OK" or "IN") of a region of the crisis's own countries
+                # stands alone too: "flooding in TX".
+                placed = any(place.kind == ADMIN1 and place.country_code in countries for place, _ in candidates)
+            return text.isupper() and (key in COUNTRY_CODE_KEYS or (placed and not shouting))
         cased = any(ch.isupper() != ch.islower() for ch in letters)
         if len(letters) < (3 if cased else 2):  # two characters make a name in Chinese or Japanese
             return False
         if key in COMMON_WORDS:
             return False
+        if cased and not shouting and _inside_proper_name(span) and not _notable_reading(candidates):
+            return False  # "Gerard Butler", "Aaron Rogers", "Wells Fargo": part of a longer name
+        if cased and text.isupper() and len(letters) <= 4 and not shouting:
+            # A short word in capitals in ordinary text is an acronym ("KOMO News"), unless it names a country,
+            # a region or a large city outright.
+            return any(
+                primary and (place.kind in (COUNTRY, ADMIN1) or place.population >= 100_000)
+                for place, primary in candidates
+            )
         if cased and (shouting or text == text.lower()) and not in_hashtag:
             # Lowercase in running text: only names of countries, regions and large cities.
             return any(
@@ -616,6 +860,66 @@ class Recognizer:
                 for place, _ in candidates
             )
         return True
+
+
+# Capitalised words that may follow a town's name in ordinary writing: "Paradise Fire", "Houston Police".
+NAME_CHAIN_WORDS = frozenset(
+    [
+        "county",
+        "district",
+        "city",
+        "town",
+        "township",
+        "village",
+        "province",
+        "state",
+        "region",
+        "area",
+        "parish",
+        "borough",
+        "municipality",
+        "fire",
+        "fires",
+        "flood",
+        "floods",
+        "flooding",
+        "police",
+        "airport",
+        "news",
+        "residents",
+        "people",
+    ]
+)
+
+
+def _inside_proper_name(span) -> bool:
+    """A one-word name with a capitalised word (not a function word) right before or after it, in text that is not
+    written in title case: the word belongs to a person's or an organisation's name."""
+    if len(span) != 1:
+        return False
+    doc = span.doc
+    if doc.user_data.get("title_case") is None:
+        words = [t for t in doc if t.is_alpha and len(t) > 3]
+        doc.user_data["title_case"] = len(words) >= 4 and sum(t.is_title for t in words) > 0.5 * len(words)
+    if doc.user_data["title_case"]:
+        return False
+
+    def capitalised(token) -> bool:
+        return (
+            token.is_alpha
+            and token.is_title
+            and token.lower_ not in COMMON_WORDS
+            and token.lower_ not in (NAME_CHAIN_WORDS)
+        )
+
+    before = doc[span.start - 1] if span.start > 0 else None
+    after = doc[span.end] if span.end < len(doc) else None
+    sentence_start = before is not None and (span.start == 1 or doc[span.start - 2].is_punct)
+    return bool((before is not None and capitalised(before) and not sentence_start) or (after and capitalised(after)))
+
+
+def _notable_reading(candidates) -> bool:
+    return any(place.kind in (COUNTRY, ADMIN1) or place.population >= 100_000 for place, _ in candidates)
 
 
 COUNTRY_CODE_KEYS = frozenset({"us", "usa", "u.s.", "u.s.a.", "uk", "u.k.", "uae"})
@@ -670,6 +974,6 @@ def crisis_stop_keys(recognizer: Recognizer, *, texts: Iterable[str], keep) -> f
         for n in range(1, 4):
             for i in range(len(pieces) - n + 1):
                 key = recognizer.name_key(" ".join(pieces[i : i + n]))
-                if key and key in recognizer.index.names and not keep(key):
+                if key and recognizer.index.has(key) and not keep(key):
                     keys.add(key)
     return frozenset(keys)

@@ -39,7 +39,7 @@ def place_rows() -> list[tuple]:
 
 
 def tiny_locator(matcher: str = "ngram") -> GeoLocator:
-    key = Recognizer(GazetteerIndex([], {}, {})).name_key
+    key = Recognizer(GazetteerIndex.empty()).name_key
     index = GazetteerIndex.build(place_rows(), name_key=key)
     return GeoLocator(Recognizer(index, matcher=matcher))
 

@@ -41,7 +41,7 @@ def test_build_gazetteer_replaces_package_rows_and_keeps_manual_ones(monkeypatch
     call_command("build_gazetteer")  # twice: replaced, not duplicated
     assert sorted(Place.objects.values_list("name", flat=True)) == ["Arena do Grêmio", "Canoas"]
     assert "index: 2 names of 2 places" in capsys.readouterr().out
-    assert list(tmp_path.glob("gazetteer-*.pickle"))
+    assert list(tmp_path.glob("gazetteer-*/format"))
 
 
 def test_package_places_read_real_package_data():

@@ -141,7 +141,7 @@ class TestCommonWords:
     @pytest.fixture(scope="class")
     def with_ponte(self):
         rows = [*place_rows(), (99, "city", "Ponte", [], "IT", 41.2167, 14.7, 2_600, 3.0)]
-        key = Recognizer(GazetteerIndex([], {}, {})).name_key
+        key = Recognizer(GazetteerIndex.empty()).name_key
         return GeoLocator(Recognizer(GazetteerIndex.build(rows, name_key=key)))
 
     def context(self, locator, languages):

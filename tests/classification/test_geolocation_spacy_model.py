@@ -35,7 +35,7 @@ def model_path(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def locators(model_path) -> dict[str, GeoLocator]:
-    key = Recognizer(GazetteerIndex([], {}, {})).name_key
+    key = Recognizer(GazetteerIndex.empty()).name_key
     index = GazetteerIndex.build(place_rows(), name_key=key)
     return {
         "plain": GeoLocator(Recognizer(index)),
@@ -71,7 +71,9 @@ def test_a_place_of_the_model_our_rules_would_skip_is_resolved_with_the_gazettee
     assert plain.is_fallback  # lowercase small town in running text: the rules stay away from it
 
     result = locators["with_model"].locate([SourceText("post", text)], context(locators["with_model"]))
-    assert not result.is_fallback and result.candidates[0]["name"] == "Eldorado do Sul"
+    # Resolved, and shown as lying outside the drawn area: a candidate, never a confident pin.
+    assert result.candidates[0]["name"] == "Eldorado do Sul" and result.candidates[0]["outside_area"]
+    assert result.is_fallback and result.provenance["reason"] == "every place named is outside the crisis area"
 
 
 def test_entities_that_are_not_places_are_ignored(locators):

