@@ -15,7 +15,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
 from crawling import selectors, services
-from crawling.forms import FIELD_LABELS, ImportMappingForm, ImportUploadForm
+from crawling.forms import ImportMappingForm, ImportUploadForm
 from crawling.imports import ImportFileError
 from crawling.models import CrawlState, ImportJob, Media, Post
 from geoloc_platform.crises.selectors import crisis_list_coordinated, user_is_coordinator
@@ -160,7 +160,7 @@ class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
     The add and change pages are the import's own pages; every one checks that the user coordinates the crisis.
     """
 
-    list_display = ["original_name", "crisis", "status", "progress", "rows_imported", "rows_skipped", "rows_failed"]
+    list_display = ["original_name", "crisis", "status", "progress", "rows_imported", "rows_failed", "created_at"]
     list_filter = ["status", "crisis"]
     list_display_links = ["original_name"]
     FAILED_ROWS_SHOWN = 200
@@ -216,11 +216,12 @@ class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
         can_run = self.has_change_permission(request, job)
         if request.method == "POST" and not can_run:
             raise PermissionDenied
-        mapping_form, preview, mapping = None, [], job.mapping
+        mapping_form, preview = None, None
         if job.status == ImportJob.Status.UPLOADED:
             mapping_form = ImportMappingForm(
                 request.POST if request.method == "POST" else None, columns=job.columns, initial=job.mapping
             )
+            mapping = job.mapping
             if mapping_form.is_bound and mapping_form.is_valid():
                 mapping = mapping_form.mapping()
                 if "_start" in request.POST:
@@ -241,7 +242,6 @@ class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
             "can_run": can_run,
             "mapping_form": mapping_form,
             "preview": preview,
-            "header": [(column, _mapped_to(column, mapping)) for column in job.columns],
             "running": running,
             "stopped": running and job.progress_at and timezone.now() - job.progress_at > settings.PIPELINE_STUCK_AFTER,
             "failed_rows": selectors.import_job_failed_rows(job=job)[: self.FAILED_ROWS_SHOWN],
@@ -255,7 +255,3 @@ class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
         name = Path(job.original_name).stem or "import"
         response["Content-Disposition"] = content_disposition_header(True, f"{name}-errors.csv")
         return response
-
-
-def _mapped_to(column: str, mapping: dict[str, str]) -> str:
-    return ", ".join(str(FIELD_LABELS[field]) for field, chosen in mapping.items() if chosen == column)

@@ -6,21 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crawling.imports import IMPORT_FIELDS
+from crawling.imports import IMPORT_FIELD_LABELS, IMPORT_FIELDS
 from geoloc_platform.crises.models import Crisis
-
-FIELD_LABELS = {
-    "image": _("Image: its file name in the ZIP, or its URL"),
-    "text": _("Post text or caption"),
-    "alt_text": _("Alt text (a description of the image)"),
-    "lat": _("Latitude"),
-    "lon": _("Longitude"),
-    "date": _("Date posted or taken"),
-    "author": _("Author"),
-    "link": _("Link to the original post"),
-    "language": _("Language of the text"),
-    "id": _("Post id (a row whose id was imported before is skipped)"),
-}
 
 
 class ImportUploadForm(forms.Form):
@@ -55,7 +42,9 @@ class ImportMappingForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [("", _("(not in the file)")), *((column, column) for column in columns)]
         for name in IMPORT_FIELDS:
-            self.fields[name] = forms.ChoiceField(choices=choices, required=name == "image", label=FIELD_LABELS[name])
+            self.fields[name] = forms.ChoiceField(
+                choices=choices, required=name == "image", label=IMPORT_FIELD_LABELS[name]
+            )
 
     def clean(self):
         cleaned = super().clean()

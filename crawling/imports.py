@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crawling.models import Post
 from crawling.sources.base import (
@@ -284,6 +285,19 @@ IMPORT_FIELDS: dict[str, tuple[str, ...]] = {
     "id": ("id", "post_id", "source_id"),
 }
 
+IMPORT_FIELD_LABELS = {
+    "image": gettext_lazy("Image: its file name in the ZIP, or its URL"),
+    "text": gettext_lazy("Post text or caption"),
+    "alt_text": gettext_lazy("Alt text (a description of the image)"),
+    "lat": gettext_lazy("Latitude"),
+    "lon": gettext_lazy("Longitude"),
+    "date": gettext_lazy("Date posted or taken"),
+    "author": gettext_lazy("Author"),
+    "link": gettext_lazy("Link to the original post"),
+    "language": gettext_lazy("Language of the text"),
+    "id": gettext_lazy("Post id (a row whose id was imported before is skipped)"),
+}
+
 
 def _column_key(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
@@ -348,10 +362,11 @@ def row_read(row: dict[str, str | None], mapping: dict[str, str]) -> CsvRow:
                 % {"lat": lat[:30], "lon": lon[:30]}
             )
     date = value("date")
-    posted_at = parse_iso(date) if date else None
+    posted_at = date_read(date) if date else None
     if date and posted_at is None:
         raise RowError(
-            _("Date “%(date)s” is not a date: write it as 2024-05-06 or 2024-05-06T10:30:00Z.") % {"date": date[:40]}
+            _("Date “%(date)s” is not a date: write it as 2024-05-06, 2024-05 or 2024-05-06T10:30:00Z.")
+            % {"date": date[:40]}
         )
     link = value("link")
     if link and not _http(link):
@@ -371,6 +386,21 @@ def row_read(row: dict[str, str | None], mapping: dict[str, str]) -> CsvRow:
         media=[NormalisedMedia(remote_url=_http(image), alt_text=value("alt_text"))],
     )
     return CsvRow(post=post, image=image)
+
+
+_YEAR_OR_MONTH = re.compile(r"(\d{4})(?:-(\d{1,2}))?")
+
+
+def date_read(value: str) -> datetime | None:
+    """An ISO 8601 date or time; a year and month (2006-04) or a year alone, as archives often give, is read as
+    its first day."""
+    partial = _YEAR_OR_MONTH.fullmatch(value.strip())
+    if partial:
+        try:
+            return datetime(int(partial[1]), int(partial[2] or 1), 1, tzinfo=UTC)
+        except ValueError:
+            return None
+    return parse_iso(value.strip())
 
 
 def read_csv(path: Path, *, images_dir: Path | None = None) -> Iterator[NormalisedPost]:

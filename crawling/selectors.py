@@ -94,18 +94,30 @@ class ImportPreviewRow:
     error: str = ""
 
 
-def import_job_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = 10) -> list[ImportPreviewRow]:
+@dataclass(frozen=True)
+class ImportPreview:
+    """The first rows; the columns mapped to a field come first, in the fields' order, with the field they fill."""
+
+    columns: list[tuple[str, str]]  # (column, the label of the field it fills, or "")
+    rows: list[ImportPreviewRow]
+
+
+def import_job_preview(*, job: ImportJob, mapping: dict[str, str], limit: int = 10) -> ImportPreview:
     """The first rows checked with ``mapping`` as the import will check them, short of downloading or decoding
     the images: a file name must be in the ZIP (or a ZIP be uploaded), a URL must be http(s)."""
-    preview = []
+    filled: dict[str, list[str]] = {}
+    for name, column in mapping.items():
+        filled.setdefault(column, []).append(str(imports.IMPORT_FIELD_LABELS[name]))
+    ordered = [c for c in dict.fromkeys(mapping.values()) if c in job.columns] + [
+        c for c in job.columns if c not in filled
+    ]
+    rows = []
     with job.upload.open("rb") as handle:
         read = imports.upload_read(handle, max_csv_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
         for number, row in itertools.islice(read.rows, limit):
-            values = [] if isinstance(row, imports.RowError) else [row.get(c) or "" for c in job.columns]
-            preview.append(
-                ImportPreviewRow(number=number, values=values, error=_import_row_problem(row, mapping, read))
-            )
-    return preview
+            values = [] if isinstance(row, imports.RowError) else [row.get(c) or "" for c in ordered]
+            rows.append(ImportPreviewRow(number=number, values=values, error=_import_row_problem(row, mapping, read)))
+    return ImportPreview(columns=[(c, ", ".join(filled.get(c, []))) for c in ordered], rows=rows)
 
 
 def _import_row_problem(row, mapping: dict[str, str], read: imports.Upload) -> str:

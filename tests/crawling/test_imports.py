@@ -316,3 +316,18 @@ def test_on_the_embedded_default_an_import_runs_in_a_thread_while_the_page_can_s
         time.sleep(0.2)
     finished = ImportJob.objects.get(pk=job.pk)
     assert (finished.status, finished.rows_imported, finished.rows_failed) == ("done", 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2024-05-06", datetime(2024, 5, 6, tzinfo=UTC)),
+        ("2024-05-06T10:30:00Z", datetime(2024, 5, 6, 10, 30, tzinfo=UTC)),
+        ("2006-04", datetime(2006, 4, 1, tzinfo=UTC)),
+        ("1998", datetime(1998, 1, 1, tzinfo=UTC)),
+        ("2006-13", None),
+        ("31/12/2024", None),
+    ],
+)
+def test_dates_are_iso_8601_or_a_year_and_month_read_as_its_first_day(written, read):
+    assert imports.date_read(written) == read
