@@ -65,6 +65,7 @@ class Media(models.Model):
         DUPLICATE = "duplicate", _("Duplicate")
         UNIQUE = "unique", _("Unique (checked for duplicates)")
         IRRELEVANT = "irrelevant", _("Irrelevant")
+        PROBABLY_IRRELEVANT = "probably_irrelevant", _("Probably not relevant (held back for a coordinator)")
         RELEVANT = "relevant", _("Relevant")
         TEXT_GEOLOCATED = "text_geolocated", _("Geolocated by text")
         DIFFICULTY_SCORED = "difficulty_scored", _("Difficulty scored")

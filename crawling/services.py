@@ -33,6 +33,7 @@ FINAL_STAGES = frozenset(
         Media.Stage.REJECTED,
         Media.Stage.DUPLICATE,
         Media.Stage.IRRELEVANT,
+        Media.Stage.PROBABLY_IRRELEVANT,  # waits for a coordinator's review, not for a worker
         Media.Stage.CANNOT_GEOLOCATE,
         Media.Stage.PUBLISHED,
     }
