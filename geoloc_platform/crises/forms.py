@@ -32,6 +32,7 @@ class TagListField(forms.CharField):
         normalise: Callable[[str], str],
         problems: Callable[[list], list[str]],
         placeholder: str = "",
+        letter_case: str = "",
         **kwargs,
     ):
         self.split, self.normalise, self.problems = split, normalise, problems
@@ -42,6 +43,7 @@ class TagListField(forms.CharField):
                 attrs={
                     "data-tag-input": "",
                     "data-remove-label": gettext_lazy("Remove"),
+                    "data-tag-case": letter_case,
                     "placeholder": placeholder,
                     "class": "vTextField",
                 }
@@ -155,6 +157,7 @@ class CrisisAdminForm(forms.ModelForm):
         normalise=str.lower,
         problems=codes.language_problems,
         placeholder="pt, en",
+        letter_case="lower",
         label=gettext_lazy("Languages"),
         help_text=gettext_lazy("ISO 639-1 codes of the languages posts are in, e.g. pt, en."),
     )
@@ -163,6 +166,7 @@ class CrisisAdminForm(forms.ModelForm):
         normalise=str.upper,
         problems=codes.country_problems,
         placeholder="BR, UY",
+        letter_case="upper",
         label=gettext_lazy("Countries"),
         help_text=gettext_lazy("ISO 3166-1 alpha-2 codes of the affected countries, e.g. BR, UY."),
     )

@@ -11,6 +11,14 @@
       .filter(function (item) { return item; });
   }
 
+  // Codes are written the standard way as they are typed (the server does the same): en, pt; BR, US.
+  function written(input, item) {
+    var letterCase = input.getAttribute("data-tag-case");
+    if (letterCase === "upper") { return item.toUpperCase(); }
+    if (letterCase === "lower") { return item.toLowerCase(); }
+    return item;
+  }
+
   function enhance(input) {
     var box = document.createElement("div");
     box.className = "tag-input";
@@ -58,7 +66,8 @@
       entry.value = "";
       if (!typed.length) { return; }
       var list = items(input);
-      typed.forEach(function (item) { if (list.indexOf(item) < 0) { list.push(item); } });
+      typed.map(function (item) { return written(input, item); })
+        .forEach(function (item) { if (list.indexOf(item) < 0) { list.push(item); } });
       store(list);
     }
 
