@@ -161,6 +161,45 @@ class FilteredMedia(Media):
         verbose_name_plural = _("filtered images")
 
 
+class HeldBackMedia(Media):
+    """Images the filter held back as probably not relevant, as coordinators review them in bulk (a proxy)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("probably not relevant image")
+        verbose_name_plural = _("probably not relevant images")
+
+
+class RelevanceThreshold(models.Model):
+    """The relevance classifier's hold-back threshold for one crisis, chosen from the crisis's own labels
+    (coordinators' restores and confirmations, the crowd's answers) so that at most ``target_held_back`` of its
+    relevant images are held back; with too few labels, the global default."""
+
+    class Source(models.TextChoices):
+        LABELS = "labels", _("The crisis's labels")
+        DEFAULT = "default", _("Default (too few labels)")
+
+    crisis = models.OneToOneField(Crisis, on_delete=models.CASCADE, related_name="relevance_threshold")
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="relevance_thresholds"
+    )
+    threshold = models.FloatField(help_text=_("p(not relevant) at or above which the classifier holds an image back."))
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.DEFAULT)
+    target_held_back = models.FloatField(default=0.03)
+    relevant_labels = models.PositiveIntegerField(default=0, help_text=_("Labelled relevant images the model scored."))
+    irrelevant_labels = models.PositiveIntegerField(default=0)
+    relevant_held_back = models.FloatField(
+        null=True, blank=True, help_text=_("Share of the labelled relevant images at or above the threshold.")
+    )
+    irrelevant_caught = models.FloatField(
+        null=True, blank=True, help_text=_("Share of the labelled irrelevant images at or above the threshold.")
+    )
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.crisis}: hold back at p >= {self.threshold:.3f} ({self.source})"
+
+
 class ModelVersion(models.Model):
     """A trained image classifier: its settings, data, figures and checkpoint. One is active per purpose and scope."""
 
