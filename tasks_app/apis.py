@@ -66,7 +66,7 @@ def lease_payload(assignment: Assignment) -> dict:
                 "lon": guess.lon,
                 "radius_m": guess.radius_m,
                 "source": guess.source,
-                "candidates": guess.candidates,
+                "candidates": candidates_near_area(guess.candidates, crisis_area),
                 # A guess that does not reach the affected area is likely a namesake elsewhere, and one wider
                 # than the area says less than the area itself: the page opens on the area in both cases.
                 "outside_area": bool(crisis_area) and crisis_area.distance_km(guess.lat, guess.lon) > radius_km,
@@ -77,6 +77,22 @@ def lease_payload(assignment: Assignment) -> dict:
         ),
         "reference": reference_payload(task),
     }
+
+
+CANDIDATE_AREA_MARGIN_KM = 50.0
+CANDIDATES_SHOWN = 4
+
+
+def candidates_near_area(candidates: list[dict], area: Area | None) -> list[dict]:
+    """The text's other places worth a look: distinct, and near the crisis area (far ones are namesakes)."""
+    shown, seen = [], set()
+    for candidate in candidates:
+        key = (candidate["name"], round(candidate["lat"], 2), round(candidate["lon"], 2))
+        if key in seen or (area and area.distance_km(candidate["lat"], candidate["lon"]) > CANDIDATE_AREA_MARGIN_KM):
+            continue
+        seen.add(key)
+        shown.append(candidate)
+    return shown[:CANDIDATES_SHOWN]
 
 
 def reference_payload(task: CrowdTask) -> dict | None:

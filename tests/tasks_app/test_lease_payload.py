@@ -1,0 +1,33 @@
+"""What the geolocation page is told about the text's guess: where it stands against the crisis area."""
+
+from classification.geolocation.geo import Area
+from tasks_app.apis import candidates_near_area
+from tests.conftest import SQUARE_AREA
+
+AREA = Area.from_geojson(SQUARE_AREA)
+
+
+def candidate(name, lat, lon):
+    return {"name": name, "lat": lat, "lon": lon}
+
+
+def test_candidates_far_from_the_crisis_area_are_namesakes_and_not_shown():
+    shown = candidates_near_area(
+        [
+            candidate("Canoas", -29.9178, -51.1839),
+            candidate("Canoas", 8.63, -82.85),
+            candidate("Guaíba", -30.11, -51.32),
+        ],
+        AREA,
+    )
+    assert [c["name"] for c in shown] == ["Canoas", "Guaíba"]
+
+
+def test_a_candidate_given_twice_is_shown_once():
+    twice = [candidate("Eldorado do Sul", -30.0847, -51.6187), candidate("Eldorado do Sul", -30.0849, -51.6188)]
+    assert candidates_near_area(twice, AREA) == twice[:1]
+
+
+def test_without_a_crisis_area_every_distinct_candidate_is_shown():
+    far = [candidate("Canoas", 8.63, -82.85), candidate("Tokyo", 35.6895, 139.6917)]
+    assert candidates_near_area(far, None) == far
