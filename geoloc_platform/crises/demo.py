@@ -32,6 +32,7 @@ DEMO_CRISIS = {
     "keywords": {"pt": ["enchente", "alagamento", "inundação"], "en": ["flood", "flooding"]},
     "hashtags": ["EnchenteRS", "SOSRioGrandeDoSul"],
     "country_codes": ["BR"],
+    "crawl_sources": [],  # generated posts only: the demo never pulls real posts from the social networks
     "affected_area": {
         "type": "Polygon",
         "coordinates": [[[-51.40, -30.20], [-51.00, -30.20], [-51.00, -29.80], [-51.40, -29.80], [-51.40, -30.20]]],

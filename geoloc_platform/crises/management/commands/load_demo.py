@@ -13,11 +13,14 @@ from crawling.models import Media, Post
 from crawling.services import media_fetch
 from geoloc_platform.accounts.services import coordinator_grant, role_groups_ensure
 from geoloc_platform.crises import demo, services
-from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.models import Crisis, CrisisMembership
 
 
 class Command(BaseCommand):
-    help = "Create the generated demo crisis (idempotent) and run its images through the pipeline."
+    help = (
+        "Create the generated demo crisis (idempotent) and run its images through the pipeline, with a "
+        "coordinator, a volunteer and a responder account to try it."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default="", help="Password of the demo accounts (random if empty).")
@@ -25,10 +28,13 @@ class Command(BaseCommand):
     def handle(self, *args, password: str = "", **options):
         role_groups_ensure()
         password = password or secrets.token_urlsafe(9)
-        coordinator, volunteer = self._accounts(password)
+        coordinator, volunteer, responder = self._accounts(password)
         crisis = Crisis.objects.filter(slug=demo.DEMO_SLUG).first()
         if crisis is None:
             crisis = self._create(coordinator)
+        CrisisMembership.objects.get_or_create(
+            crisis=crisis, user=responder, defaults={"role": CrisisMembership.Role.RESPONDER}
+        )
         pending = list(crisis.media.filter(stage=Media.Stage.NEW).values_list("pk", flat=True))
         for media_id in pending:
             media_fetch(media_id=media_id)
@@ -38,11 +44,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Demo crisis '{crisis.name}': {crisis.posts.count()} posts, images by stage {stages}")
         )
-        self.stdout.write(
-            f"  coordinator: {coordinator.username} / {password}   volunteer: {volunteer.username} / {password}"
-        )
+        for role, user in (("coordinator", coordinator), ("volunteer", volunteer), ("responder", responder)):
+            self.stdout.write(f"  {role}: {user.username} / {password}")
 
-    def _accounts(self, password: str) -> tuple[User, User]:
+    def _accounts(self, password: str) -> tuple[User, User, User]:
         coordinator, _ = User.objects.get_or_create(
             username="demo-coordinator", defaults={"email": "coordinator@demo.invalid"}
         )
@@ -50,10 +55,13 @@ class Command(BaseCommand):
         volunteer, _ = User.objects.get_or_create(
             username="demo-volunteer", defaults={"email": "volunteer@demo.invalid"}
         )
-        for user in (coordinator, volunteer):
+        responder, _ = User.objects.get_or_create(
+            username="demo-responder", defaults={"email": "responder@demo.invalid"}
+        )
+        for user in (coordinator, volunteer, responder):
             user.set_password(password)
             user.save(update_fields=["password"])
-        return coordinator, volunteer
+        return coordinator, volunteer, responder
 
     @transaction.atomic
     def _create(self, coordinator: User) -> Crisis:
