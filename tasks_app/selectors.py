@@ -108,8 +108,11 @@ def lease_candidates(
     """Open tasks this volunteer was never handed, in the crisis's policy order. One indexed query.
 
     ``status = open`` implies a free slot (a check constraint says so), so no arithmetic is needed here; the
-    NOT EXISTS probe uses the (task, volunteer) unique index.
+    NOT EXISTS probe uses the (task, volunteer) unique index. A crisis that is not active hands out nothing: the
+    images of a draft or paused crisis are processed and wait in its queue.
     """
+    if crisis.status != Crisis.Status.ACTIVE:
+        return CrowdTask.objects.none()
     if skill is None:
         skill = volunteer_skill(volunteer=volunteer)
     seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
@@ -126,6 +129,8 @@ def lease_candidates(
 
 
 def gold_candidates(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> QuerySet[CrowdTask]:
+    if crisis.status != Crisis.Status.ACTIVE:
+        return CrowdTask.objects.none()
     seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
     return (
         CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.GOLD)

@@ -4,7 +4,9 @@ import csv
 import io
 import zipfile
 
+import numpy as np
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
 from tests.crawling.fakes import encode, picture
 
@@ -12,8 +14,11 @@ HEADER = ["file", "caption", "lat", "lon", "date", "taken_by"]
 
 
 def photo(seed: int) -> bytes:
-    """A JPEG large enough for the relevance rules (they drop images under 100 px a side)."""
-    return encode(picture(seed=seed, size=(320, 240)), "JPEG")
+    """A JPEG the relevance rules keep (over 100 px a side, grainy like a photograph, not flat like a poster),
+    with shapes of its own so that no two seeds look like duplicates."""
+    shapes = np.asarray(picture(seed=seed, size=(320, 240)), dtype=float)
+    grain = np.random.default_rng(seed).normal(0, 20, shapes.shape)
+    return encode(Image.fromarray(np.clip(shapes + grain, 0, 255).astype("uint8"), "RGB"), "JPEG")
 
 
 def csv_text(rows: list[list[str]], header: list[str] = HEADER, delimiter: str = ",") -> str:
