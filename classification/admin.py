@@ -1,19 +1,24 @@
 """Coordinators review filtered images and restore them; the gazetteer and text locations are inspectable."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from classification import services
 from classification.errors import TooFewRelevanceLabels
 from classification.models import (
     FilteredMedia,
     GeocodeCacheEntry,
+    HeldBackMedia,
     ModelVersion,
     Place,
     PostGeolocation,
     RelevanceLabel,
+    RelevanceThreshold,
 )
 from classification.tasks import difficulty_train as difficulty_train_task
 from crawling.models import Media
@@ -50,23 +55,72 @@ class CoordinatedCrisisMixin:
         return super().get_queryset(request).filter(**{f"{self.crisis_lookup}__in": coordinated})
 
 
-@admin.register(FilteredMedia)
-class FilteredMediaAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
-    """Images the relevance filter dropped: nothing is deleted, a coordinator can put any back."""
+class FilteredImagesAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    """Images the relevance filter took out of the flow: nothing is deleted, a coordinator can put any back in one
+    click (the row's Restore button) or many at once (the actions); every restore becomes a training label."""
 
-    list_display = ["__str__", "crisis", "reject_reason", "irrelevance_score", "width", "height", "stage_changed_at"]
+    stage = Media.Stage.IRRELEVANT
+    list_display = [
+        "thumbnail",
+        "crisis",
+        "reject_reason",
+        "irrelevance_score",
+        "restore_button",
+        "post_text",
+        "stage_changed_at",
+    ]
     list_filter = ["crisis", "reject_reason"]
     search_fields = ["post__text", "alt_text"]
     readonly_fields = [f.name for f in Media._meta.fields]
     actions = ["restore", "confirm_irrelevant", "train_relevance_model"]
+    list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).filter(stage=Media.Stage.IRRELEVANT).select_related("relevance")
+        return super().get_queryset(request).filter(stage=self.stage).select_related("relevance", "post", "crisis")
+
+    @admin.display(description=_("image"))
+    def thumbnail(self, media: Media) -> str:
+        if not media.image:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="" loading="lazy" style="max-height: 120px; max-width: 180px">', media.image.url
+        )
+
+    @admin.display(description=_("post"))
+    def post_text(self, media: Media) -> str:
+        return (media.post.text or "")[:140]
 
     @admin.display(description="p(not relevant)")
     def irrelevance_score(self, media: Media) -> str:
         relevance = getattr(media, "relevance", None)
         return f"{relevance.score:.2f}" if relevance is not None else "-"
+
+    @admin.display(description=_("restore"))
+    def restore_button(self, media: Media) -> str:
+        # Submits the change list's own form (which carries the CSRF token) to the restore view: one click.
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_restore_one")
+        return format_html(
+            '<button type="submit" class="button" name="media_id" value="{}" formaction="{}">{}</button>',
+            media.pk,
+            url,
+            _("Restore"),
+        )
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_restore_one"
+        own = [path("restore/", self.admin_site.admin_view(self.restore_one_view), name=name)]
+        return own + super().get_urls()
+
+    def restore_one_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        media_id = request.POST.get("media_id", "")
+        if not media_id.isdigit() or not self.get_queryset(request).filter(pk=int(media_id)).exists():
+            self.message_user(request, _("That image is not waiting for review here."), messages.WARNING)
+        elif services.media_restore_relevance(media_id=int(media_id), user=request.user):
+            self.message_user(request, _("Restored image %(id)s; it goes on to text geolocation.") % {"id": media_id})
+        return HttpResponseRedirect(f"{changelist}?{request.GET.urlencode()}" if request.GET else changelist)
 
     # Coordinators hold the crawling app's view_media (the Coordinators group is defined in accounts): seeing
     # images of their crises is what this page needs; the restore itself is a service with its own claim.
@@ -85,26 +139,99 @@ class FilteredMediaAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.action(description="Restore: relevant after all (becomes a training label)")
+    @admin.action(description=_("Restore: relevant after all (becomes a training label)"))
     def restore(self, request: HttpRequest, queryset: QuerySet) -> None:
         restored = sum(
             services.media_restore_relevance(media_id=media_id, user=request.user)
             for media_id in queryset.values_list("pk", flat=True)
         )
-        self.message_user(request, f"Restored {restored} images; they go on to text geolocation.")
+        self.message_user(request, _("Restored %(n)d images; they go on to text geolocation.") % {"n": restored})
 
-    @admin.action(description="Confirm: not relevant (becomes a training label)")
+    @admin.action(description=_("Confirm: not relevant (becomes a training label)"))
     def confirm_irrelevant(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for media_id in queryset.values_list("pk", flat=True):
+        rows = list(queryset.values_list("pk", "crisis_id"))
+        for media_id, _crisis_id in rows:
             services.relevance_label_record(
                 media_id=media_id, relevant=False, source=RelevanceLabel.Source.CONFIRM, user=request.user
             )
-        self.message_user(request, f"Confirmed {queryset.count()} images as not relevant.")
+        for crisis_id in {crisis_id for _media_id, crisis_id in rows}:
+            services.relevance_threshold_update(crisis_id=crisis_id)
+        self.message_user(request, _("Confirmed %(n)d images as not relevant.") % {"n": len(rows)})
 
-    @admin.action(description="Train a relevance classifier on the labels of the selected images' crises")
+    @admin.action(description=_("Train a relevance classifier on the labels of the selected images' crises"))
     def train_relevance_model(self, request: HttpRequest, queryset: QuerySet) -> None:
         for crisis_id in set(queryset.values_list("crisis_id", flat=True)):
             train_relevance_or_explain(self, request, crisis_id=crisis_id)
+
+
+@admin.register(FilteredMedia)
+class FilteredMediaAdmin(FilteredImagesAdmin):
+    """Images a near-zero-error rule dropped (placeholders, tiny, banners, blank)."""
+
+
+@admin.register(HeldBackMedia)
+class HeldBackMediaAdmin(FilteredImagesAdmin):
+    """Images held back as probably not relevant (the classifier, posters, mostly text): volunteers never see them
+    unless a coordinator restores them here. The crisis's hold-back threshold and its measured rates are on the
+    "Relevance thresholds" page."""
+
+    stage = Media.Stage.PROBABLY_IRRELEVANT
+    list_display = [*FilteredImagesAdmin.list_display, "crisis_threshold"]
+
+    @admin.display(description=_("crisis threshold"))
+    def crisis_threshold(self, media: Media) -> str:
+        row = RelevanceThreshold.objects.filter(crisis_id=media.crisis_id).first()
+        return str(row) if row is not None else "-"
+
+
+@admin.register(RelevanceThreshold)
+class RelevanceThresholdAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
+    """Per crisis: the threshold at which the relevance classifier holds images back, chosen from the crisis's
+    labels for at most the target share of relevant images held back, with the rates measured on those labels."""
+
+    list_display = [
+        "crisis",
+        "threshold",
+        "source",
+        "held_back",
+        "caught",
+        "relevant_labels",
+        "irrelevant_labels",
+        "model_version",
+        "computed_at",
+    ]
+    readonly_fields = [f.name for f in RelevanceThreshold._meta.fields]
+    actions = ["choose_again"]
+
+    @admin.display(description=_("relevant held back (target)"))
+    def held_back(self, row: RelevanceThreshold) -> str:
+        measured = "-" if row.relevant_held_back is None else f"{row.relevant_held_back:.1%}"
+        return f"{measured} ({row.target_held_back:.0%})"
+
+    @admin.display(description=_("irrelevant caught"))
+    def caught(self, row: RelevanceThreshold) -> str:
+        return "-" if row.irrelevant_caught is None else f"{row.irrelevant_caught:.1%}"
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("crawling.view_media")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crawling.view_media")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Choose the threshold again from the crisis's labels"))
+    def choose_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for crisis_id in queryset.values_list("crisis_id", flat=True):
+            services.relevance_threshold_update(crisis_id=crisis_id)
+        self.message_user(request, _("Thresholds chosen again."))
 
 
 @admin.register(PostGeolocation)

@@ -2,7 +2,13 @@
 
 from django.db.models import QuerySet
 
-from classification.models import MediaRelevance, ModelVersion, PostGeolocation, RelevanceLabel
+from classification.models import (
+    MediaRelevance,
+    ModelVersion,
+    PostGeolocation,
+    RelevanceLabel,
+    RelevanceThreshold,
+)
 from crawling.models import Media, Post
 
 
@@ -19,9 +25,11 @@ def media_relevance(*, media: Media) -> MediaRelevance | None:
     return MediaRelevance.objects.filter(media=media).first()
 
 
-def media_filtered(*, crisis_id: int | None = None) -> QuerySet[Media]:
-    """Images the relevance filter dropped, newest first, with the decision that dropped them."""
-    queryset = Media.objects.filter(stage=Media.Stage.IRRELEVANT).select_related("relevance", "post")
+def media_filtered(*, crisis_id: int | None = None, held_back: bool = False) -> QuerySet[Media]:
+    """Images the relevance filter dropped (or, with ``held_back``, held back as probably not relevant), newest
+    first, with the decision that dropped them."""
+    stage = Media.Stage.PROBABLY_IRRELEVANT if held_back else Media.Stage.IRRELEVANT
+    queryset = Media.objects.filter(stage=stage).select_related("relevance", "post")
     if crisis_id is not None:
         queryset = queryset.filter(crisis_id=crisis_id)
     return queryset.order_by("-stage_changed_at")
@@ -44,6 +52,23 @@ def relevance_verdicts(*, crisis_id: int | None = None) -> list[RelevanceLabel]:
         if held is None or label.source != RelevanceLabel.Source.CROWD or held.source == RelevanceLabel.Source.CROWD:
             chosen[label.media_id] = label  # ordered by time: a later label of the same rank replaces an earlier one
     return list(chosen.values())
+
+
+def relevance_labelled_scores(*, crisis_id: int, model_version_id: int) -> tuple[list[float], list[float]]:
+    """The scores a relevance model version gave to the crisis's labelled images: (relevant, not relevant), one
+    per image, by the label training believes (``relevance_verdicts``). Images the rules decided have no score."""
+    verdicts = {label.media_id: label.relevant for label in relevance_verdicts(crisis_id=crisis_id)}
+    scores = MediaRelevance.objects.filter(media_id__in=list(verdicts), model_version_id=model_version_id)
+    relevant, irrelevant = [], []
+    for media_id, score in scores.values_list("media_id", "score"):
+        (relevant if verdicts[media_id] else irrelevant).append(score)
+    return relevant, irrelevant
+
+
+def relevance_hold_back_threshold(*, crisis_id: int, model_version_id: int | None, default: float) -> float:
+    """The crisis's chosen threshold for this model version, else ``default``."""
+    row = RelevanceThreshold.objects.filter(crisis_id=crisis_id, model_version_id=model_version_id).first()
+    return row.threshold if row is not None else default
 
 
 def crowd_relevance_verdicts(*, crisis_id: int | None = None) -> dict[int, bool]:

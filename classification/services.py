@@ -26,14 +26,18 @@ from classification.models import (
     ModelVersion,
     PostGeolocation,
     RelevanceLabel,
+    RelevanceThreshold,
 )
 from classification.relevance import rules
 from classification.relevance.ocr import read_text
+from classification.relevance.threshold import hold_back_threshold, share_at_or_above
 from classification.selectors import (
     crowd_relevance_verdicts,
     media_relevance_probabilities,
     model_version_active,
     post_text_sources,
+    relevance_hold_back_threshold,
+    relevance_labelled_scores,
     relevance_verdicts,
 )
 from crawling.models import Media, Post
@@ -55,8 +59,9 @@ def relevance_thresholds() -> rules.Thresholds:
 
 
 def media_filter_relevance(*, media_id: int) -> bool:
-    """UNIQUE -> RELEVANT or IRRELEVANT: the rules first, then the active relevance classifier (if any) on what the
-    rules kept. The decision is kept, nothing is deleted."""
+    """UNIQUE -> RELEVANT, IRRELEVANT (a near-zero-error rule) or PROBABLY_IRRELEVANT (another rule, or the active
+    relevance classifier at or above the crisis's hold-back threshold): nothing relevant is lost silently, what is
+    held back waits for a coordinator's review. The decision is kept, nothing is deleted."""
     media = Media.objects.filter(pk=media_id).first()
     if media is None or media.stage != Media.Stage.UNIQUE:
         return False
@@ -81,7 +86,10 @@ def media_filter_relevance(*, media_id: int) -> bool:
                 ocr=read_text if settings.RELEVANCE_OCR_ENABLED else None,
             )
             if classifier is not None and not verdict.drop:
-                verdict = relevance_classifier_verdict(verdict, image=image, classifier=classifier)
+                threshold = relevance_hold_back_threshold(
+                    crisis_id=media.crisis_id, model_version_id=version.pk, default=settings.RELEVANCE_DROP_THRESHOLD
+                )
+                verdict = relevance_classifier_verdict(verdict, image=image, classifier=classifier, threshold=threshold)
             else:
                 version = None  # the rules decided: no score of the model's is recorded
     except (OSError, ValueError) as error:
@@ -90,14 +98,14 @@ def media_filter_relevance(*, media_id: int) -> bool:
         verdict, version = rules.Verdict(False, details={"error": str(error)[:200]}), None
     if classifier_error:
         verdict.details["classifier_error"] = classifier_error
-    to_stage = Media.Stage.IRRELEVANT if verdict.drop else Media.Stage.RELEVANT
+    if not verdict.drop:
+        to_stage, reason = Media.Stage.RELEVANT, ""
+    elif verdict.rule in rules.DIRECT_DROP_RULES:
+        to_stage, reason = Media.Stage.IRRELEVANT, f"irrelevant: {verdict.rule}"
+    else:
+        to_stage, reason = Media.Stage.PROBABLY_IRRELEVANT, f"probably irrelevant: {verdict.rule}"
     with transaction.atomic():
-        moved = media_advance(
-            media_id=media_id,
-            from_stage=Media.Stage.UNIQUE,
-            to_stage=to_stage,
-            reject_reason=f"irrelevant: {verdict.rule}" if verdict.drop else "",
-        )
+        moved = media_advance(media_id=media_id, from_stage=Media.Stage.UNIQUE, to_stage=to_stage, reject_reason=reason)
         if moved:
             MediaRelevance.objects.update_or_create(
                 media_id=media_id,
@@ -113,25 +121,37 @@ def media_filter_relevance(*, media_id: int) -> bool:
     return moved
 
 
-def relevance_classifier_verdict(kept: rules.Verdict, *, image: Image.Image, classifier) -> rules.Verdict:
-    """Score an image the rules kept (already decoded: it is not read twice) and apply the drop threshold."""
+def relevance_classifier_verdict(
+    kept: rules.Verdict, *, image: Image.Image, classifier, threshold: float | None = None
+) -> rules.Verdict:
+    """Score an image the rules kept (already decoded: it is not read twice) and apply the hold-back threshold."""
     from classification.relevance.classifier import classifier_verdict
 
     (probability,) = classifier.not_relevant_probabilities([image], batch_size=1, device=settings.RELEVANCE_DEVICE)
-    return classifier_verdict(kept, not_relevant_probability=probability, threshold=settings.RELEVANCE_DROP_THRESHOLD)
+    if threshold is None:
+        threshold = settings.RELEVANCE_DROP_THRESHOLD
+    return classifier_verdict(kept, not_relevant_probability=probability, threshold=threshold)
 
 
-@transaction.atomic
+FILTERED_STAGES = (Media.Stage.PROBABLY_IRRELEVANT, Media.Stage.IRRELEVANT)
+
+
 def media_restore_relevance(*, media_id: int, user=None) -> bool:
-    """A coordinator overrules the filter: IRRELEVANT -> RELEVANT, recorded as a training label."""
-    rule = MediaRelevance.objects.filter(media_id=media_id).values_list("rule", flat=True).first() or ""
-    moved = media_advance(
-        media_id=media_id, from_stage=Media.Stage.IRRELEVANT, to_stage=Media.Stage.RELEVANT, reject_reason=""
-    )
-    if moved:
-        RelevanceLabel.objects.create(
-            media_id=media_id, relevant=True, source=RelevanceLabel.Source.RESTORE, rule=rule, labelled_by=user
+    """A coordinator overrules the filter: held back or dropped -> RELEVANT, recorded as a training label; the
+    crisis's hold-back threshold is chosen again from its labels."""
+    with transaction.atomic():
+        rule = MediaRelevance.objects.filter(media_id=media_id).values_list("rule", flat=True).first() or ""
+        stage = Media.objects.filter(pk=media_id).values_list("stage", flat=True).first()
+        moved = stage in FILTERED_STAGES and media_advance(
+            media_id=media_id, from_stage=stage, to_stage=Media.Stage.RELEVANT, reject_reason=""
         )
+        if moved:
+            RelevanceLabel.objects.create(
+                media_id=media_id, relevant=True, source=RelevanceLabel.Source.RESTORE, rule=rule, labelled_by=user
+            )
+    if moved:
+        crisis_id = Media.objects.filter(pk=media_id).values_list("crisis_id", flat=True).first()
+        relevance_threshold_update(crisis_id=crisis_id)
     return moved
 
 
@@ -142,6 +162,45 @@ def relevance_label_record(*, media_id: int, relevant: bool, source: str, user=N
     return RelevanceLabel.objects.create(
         media_id=media_id, relevant=relevant, source=source, rule=rule, labelled_by=user
     )
+
+
+def relevance_thresholds_update() -> int:
+    """Choose the hold-back threshold again for every crisis with relevance labels; returns how many were set."""
+    crisis_ids = set(RelevanceLabel.objects.values_list("media__crisis_id", flat=True).distinct())
+    return sum(relevance_threshold_update(crisis_id=crisis_id) is not None for crisis_id in crisis_ids)
+
+
+def relevance_threshold_update(*, crisis_id: int) -> RelevanceThreshold | None:
+    """Choose the crisis's hold-back threshold from its own labels for the active relevance version: at most
+    RELEVANCE_HELD_BACK_TARGET of its labelled relevant images at or above it. Below
+    RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS scored relevant images the default threshold stands, with the rates it
+    measures. None when no relevance version is active for the crisis."""
+    version = model_version_active(crisis_id=crisis_id, purpose=ModelVersion.Purpose.RELEVANCE)
+    if version is None:
+        return None
+    relevant, irrelevant = relevance_labelled_scores(crisis_id=crisis_id, model_version_id=version.pk)
+    enough = len(relevant) >= settings.RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS
+    choice = hold_back_threshold(
+        relevant if enough else [],
+        irrelevant,
+        target=settings.RELEVANCE_HELD_BACK_TARGET,
+        default=settings.RELEVANCE_DROP_THRESHOLD,
+    )
+    row, _ = RelevanceThreshold.objects.update_or_create(
+        crisis_id=crisis_id,
+        defaults={
+            "model_version": version,
+            "threshold": choice.threshold,
+            "source": RelevanceThreshold.Source.LABELS if enough else RelevanceThreshold.Source.DEFAULT,
+            "target_held_back": settings.RELEVANCE_HELD_BACK_TARGET,
+            "relevant_labels": len(relevant),
+            "irrelevant_labels": len(irrelevant),
+            "relevant_held_back": share_at_or_above(relevant, choice.threshold),
+            "irrelevant_caught": share_at_or_above(irrelevant, choice.threshold),
+            "computed_at": timezone.now(),
+        },
+    )
+    return row
 
 
 LABEL_UPDATE_CHUNK = 500  # ids per UPDATE ... WHERE media_id IN (...): well under SQLite's variable limit
@@ -686,8 +745,10 @@ def relevance_train(
 
 def relevance_retrain_due() -> int:
     """Periodic: bring the crowd's labels up to date, then train a new global version when at least
-    RELEVANCE_RETRAIN_MIN_NEW_LABELS labelled images arrived since the active one (0: never automatic)."""
+    RELEVANCE_RETRAIN_MIN_NEW_LABELS labelled images arrived since the active one (0: never automatic). Each
+    labelled crisis's hold-back threshold is chosen again from the labels."""
     relevance_crowd_labels_sync()
+    relevance_thresholds_update()
     threshold = settings.RELEVANCE_RETRAIN_MIN_NEW_LABELS
     if threshold <= 0:
         return 0

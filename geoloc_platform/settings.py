@@ -390,6 +390,11 @@ RELEVANCE_BACKBONE = env.str("RELEVANCE_BACKBONE", default="tf_efficientnet_lite
 RELEVANCE_WEIGHTS_PATH = env.str("RELEVANCE_WEIGHTS_PATH", default="")  # local timm state dict, when offline
 RELEVANCE_IMAGE_SIZE = env.int("RELEVANCE_IMAGE_SIZE", default=0)  # 0: the backbone's (224 for Lite0)
 RELEVANCE_DROP_THRESHOLD = env.float("RELEVANCE_DROP_THRESHOLD", default=0.9)  # p(not relevant) to drop: keep-leaning
+# The classifier holds an image back (stage "probably not relevant", reviewed by coordinators) at or above a
+# per-crisis threshold chosen from the crisis's own labels so that at most this share of its relevant images is held
+# back; RELEVANCE_DROP_THRESHOLD is the threshold until the crisis has this many labelled relevant images scored.
+RELEVANCE_HELD_BACK_TARGET = env.float("RELEVANCE_HELD_BACK_TARGET", default=0.03)
+RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS = env.int("RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS", default=30)
 RELEVANCE_MIN_LABELS = env.int("RELEVANCE_MIN_LABELS", default=100)  # labelled images before training is allowed
 RELEVANCE_MIN_LABELS_PER_CLASS = env.int("RELEVANCE_MIN_LABELS_PER_CLASS", default=20)
 RELEVANCE_DEVICE = env.str("RELEVANCE_DEVICE", default="cpu")  # training and scoring; "auto": CUDA when available

@@ -60,6 +60,8 @@ POINT_FIELDS = (
     "media__post__source",
     "media__post__posted_at",
     "media__post__author_handle",
+    "trusted",
+    "evidence",
 )
 
 
@@ -359,7 +361,8 @@ FUNNEL_STAGES = {
     # Reached-at-least sets of Media stages. The pipeline checks duplicates before relevance, so "unique" is
     # counted before "relevant" here although the issue lists them the other way round.
     "unique": (
-        Media.Stage.UNIQUE, Media.Stage.IRRELEVANT, Media.Stage.RELEVANT, Media.Stage.TEXT_GEOLOCATED,
+        Media.Stage.UNIQUE, Media.Stage.IRRELEVANT, Media.Stage.PROBABLY_IRRELEVANT, Media.Stage.RELEVANT,
+        Media.Stage.TEXT_GEOLOCATED,
         Media.Stage.DIFFICULTY_SCORED, Media.Stage.QUEUED, Media.Stage.IN_CROWD_WORK, Media.Stage.CONSENSUS_REACHED,
         Media.Stage.NEEDS_REVIEW, Media.Stage.CANNOT_GEOLOCATE, Media.Stage.PUBLISHED,
     ),

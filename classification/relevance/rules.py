@@ -23,6 +23,10 @@ PLACEHOLDER_URL = re.compile(
 
 # Recorded as the rule when the image classifier (relevance/classifier.py) drops an image the rules kept.
 CLASSIFIER_RULE = "classifier"
+# Rules whose errors are near zero drop an image for good (stage IRRELEVANT). The others (graphic, mostly_text,
+# the classifier) can be wrong about a real disaster image (a flood map, a warning poster, a screenshot of a
+# flooded street): they only hold it back as "probably not relevant" for a coordinator to review.
+DIRECT_DROP_RULES = frozenset({"placeholder", "tiny", "banner", "blank"})
 
 
 @dataclass(frozen=True)

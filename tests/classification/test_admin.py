@@ -49,3 +49,47 @@ def test_other_coordinators_do_not_see_it(client, people, filtered):
     client.force_login(people["other_coordinator"])
     response = client.get(reverse("admin:classification_filteredmedia_changelist"))
     assert f"Image {filtered.pk} " not in response.content.decode()
+
+
+@pytest.fixture
+def held_back(people):
+    post = Post.objects.create(crisis=people["crisis"], source=Post.Source.CSV, source_id="2", text="a screenshot")
+    return Media.objects.create(
+        crisis=people["crisis"],
+        post=post,
+        stage=Media.Stage.PROBABLY_IRRELEVANT,
+        reject_reason="probably irrelevant: classifier",
+    )
+
+
+def staff_login(client, user):
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+
+
+def test_one_click_restores_a_held_back_image_and_it_becomes_a_label(client, people, held_back):
+    staff_login(client, people["coordinator"])
+    page = client.get(reverse("admin:classification_heldbackmedia_changelist")).content.decode()
+    restore_url = reverse("admin:classification_heldbackmedia_restore_one")
+    assert f'name="media_id" value="{held_back.pk}" formaction="{restore_url}"' in page
+    response = client.post(restore_url, {"media_id": held_back.pk})
+    assert response.status_code == 302
+    held_back.refresh_from_db()
+    assert held_back.stage == Media.Stage.RELEVANT
+    assert RelevanceLabel.objects.get(media=held_back).source == RelevanceLabel.Source.RESTORE
+
+
+def test_another_crisis_coordinator_cannot_restore_a_held_back_image(client, people, held_back):
+    staff_login(client, people["other_coordinator"])
+    client.post(reverse("admin:classification_heldbackmedia_restore_one"), {"media_id": held_back.pk})
+    held_back.refresh_from_db()
+    assert held_back.stage == Media.Stage.PROBABLY_IRRELEVANT and not RelevanceLabel.objects.exists()
+
+
+def test_the_restore_view_refuses_a_get(client, people, held_back):
+    staff_login(client, people["coordinator"])
+    response = client.get(reverse("admin:classification_heldbackmedia_restore_one"), {"media_id": held_back.pk})
+    assert response.status_code == 403
+    held_back.refresh_from_db()
+    assert held_back.stage == Media.Stage.PROBABLY_IRRELEVANT

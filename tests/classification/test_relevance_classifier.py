@@ -15,7 +15,7 @@ from classification import services
 from classification.difficulty.testing import TINY_BACKBONE, TINY_IMAGE_SIZE, images_generate, tiny_backbone
 from classification.difficulty.training import checkpoint_save
 from classification.errors import TooFewRelevanceLabels
-from classification.models import MediaRelevance, ModelVersion, RelevanceLabel
+from classification.models import MediaRelevance, ModelVersion, RelevanceLabel, RelevanceThreshold
 from classification.relevance.classifier import RELEVANCE_CLASS_MAPPING, RELEVANCE_CLASS_NAMES
 from classification.selectors import media_relevance_probabilities, model_version_active, relevance_verdicts
 from consensus.models import RatingConsensus
@@ -239,12 +239,14 @@ class TestServing:
         assert decisions[banner.pk].rule == "banner"
         assert not services._classifiers  # no model was even loaded
 
-    def test_an_image_the_model_is_sure_about_is_dropped_with_rule_score_and_version(self, post, tmp_path):
+    def test_an_image_the_model_is_sure_about_is_held_back_with_rule_score_and_version(self, post, tmp_path):
         version = relevance_version(tmp_path, not_relevant_logit=4.0)  # p = 0.982
         media = make_media(post)
         assert services.media_filter_relevance(media_id=media.pk)
         media.refresh_from_db()
-        assert media.stage == Media.Stage.IRRELEVANT and media.reject_reason == "irrelevant: classifier"
+        # Never dropped for good on the model's word: held back for a coordinator's review.
+        assert media.stage == Media.Stage.PROBABLY_IRRELEVANT
+        assert media.reject_reason == "probably irrelevant: classifier"
         decision = MediaRelevance.objects.get(media=media)
         assert decision.dropped and decision.rule == "classifier" and decision.model_version == version
         assert decision.score == pytest.approx(sigmoid(4.0), abs=1e-3)
@@ -279,7 +281,7 @@ class TestServing:
         unsure = relevance_version(tmp_path, not_relevant_logit=-4.0, name="unsure")
         second = make_media(post, position=1)
         services.media_filter_relevance(media_id=second.pk)
-        assert Media.objects.get(pk=first.pk).stage == Media.Stage.IRRELEVANT
+        assert Media.objects.get(pk=first.pk).stage == Media.Stage.PROBABLY_IRRELEVANT
         assert Media.objects.get(pk=second.pk).stage == Media.Stage.RELEVANT
         assert MediaRelevance.objects.get(media=second).model_version == unsure
 
@@ -303,6 +305,54 @@ class TestServing:
         (example,) = services.relevance_examples(crisis_id=post.crisis_id)
         assert example.relevant and example.path == media.image.path
         assert media_relevance_probabilities(media_ids=[media.pk]) == {}  # the overruled score is not used
+
+
+class TestHoldBackThreshold:
+    def labelled(self, post, version, scores: list[tuple[float, bool]]) -> None:
+        for n, (score, relevant) in enumerate(scores):
+            media = make_media(post, position=n, stage=Media.Stage.RELEVANT)
+            MediaRelevance.objects.create(media=media, dropped=False, score=score, model_version=version)
+            RelevanceLabel.objects.create(media=media, relevant=relevant, source=RelevanceLabel.Source.CROWD)
+
+    def test_the_crisis_threshold_holds_back_at_most_the_target_share_of_its_relevant_images(
+        self, post, tmp_path, settings
+    ):
+        settings.RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS = 10
+        settings.RELEVANCE_HELD_BACK_TARGET = 0.1
+        version = relevance_version(tmp_path, not_relevant_logit=4.0)
+        relevant = [(0.05 * n, True) for n in range(1, 21)]  # 0.05 .. 1.0
+        irrelevant = [(0.99, False), (0.97, False), (0.6, False), (0.2, False)]
+        self.labelled(post, version, relevant + irrelevant)
+        row = services.relevance_threshold_update(crisis_id=post.crisis_id)
+        # 10% of 20 relevant images: the two highest (1.0 and 0.95) may be held back, not the third (0.9).
+        assert row.source == RelevanceThreshold.Source.LABELS and row.threshold == pytest.approx(0.9, abs=1e-4)
+        assert row.relevant_held_back == pytest.approx(0.1) and row.irrelevant_caught == pytest.approx(0.5)
+        assert row.relevant_labels == 20 and row.irrelevant_labels == 4
+
+    def test_with_too_few_labels_the_default_threshold_stands_with_its_measured_rates(self, post, tmp_path, settings):
+        settings.RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS = 30
+        version = relevance_version(tmp_path, not_relevant_logit=4.0)
+        self.labelled(post, version, [(0.95, True), (0.1, True), (0.99, False)])
+        row = services.relevance_threshold_update(crisis_id=post.crisis_id)
+        assert row.source == RelevanceThreshold.Source.DEFAULT and row.threshold == settings.RELEVANCE_DROP_THRESHOLD
+        assert row.relevant_held_back == pytest.approx(0.5) and row.irrelevant_caught == 1.0
+
+    def test_the_filter_uses_the_crisis_threshold(self, post, tmp_path):
+        version = relevance_version(tmp_path, not_relevant_logit=1.0)  # p = 0.731, under the default 0.9
+        RelevanceThreshold.objects.create(crisis=post.crisis, model_version=version, threshold=0.7)
+        media = make_media(post)
+        services.media_filter_relevance(media_id=media.pk)
+        assert Media.objects.get(pk=media.pk).stage == Media.Stage.PROBABLY_IRRELEVANT
+
+    def test_a_restore_from_held_back_is_a_label_and_sets_the_threshold_again(self, post, tmp_path):
+        relevance_version(tmp_path, not_relevant_logit=4.0)
+        media = make_media(post)
+        services.media_filter_relevance(media_id=media.pk)
+        assert services.media_restore_relevance(media_id=media.pk)
+        assert Media.objects.get(pk=media.pk).stage == Media.Stage.RELEVANT
+        assert RelevanceLabel.objects.get(media=media).source == RelevanceLabel.Source.RESTORE
+        assert RelevanceThreshold.objects.get(crisis=post.crisis).relevant_labels == 1
+        assert not services.media_restore_relevance(media_id=media.pk)  # a second click changes nothing
 
 
 class TestAdmin:

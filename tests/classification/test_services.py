@@ -10,7 +10,7 @@ from classification.models import MediaRelevance, PostGeolocation, RelevanceLabe
 from crawling import pipeline
 from crawling.models import Media, Post
 from tests.classification.geo_fixtures import HARVEY_AREA, gazetteer  # noqa: F401
-from tests.classification.test_relevance_rules import photo
+from tests.classification.test_relevance_rules import photo, poster
 from tests.conftest import make_crisis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,6 +58,17 @@ class TestMediaFilterRelevance:
         media.refresh_from_db()
         assert media.stage == Media.Stage.IRRELEVANT and media.reject_reason == "irrelevant: banner"
         assert MediaRelevance.objects.get(media=media).rule == "banner"
+
+    def test_a_poster_is_held_back_for_review_not_dropped(self, post, recorded_steps):
+        # The graphic rule can be wrong about a flood map or a warning poster: it only holds the image back.
+        media = Media.objects.create(crisis=post.crisis, post=post, stage=Media.Stage.UNIQUE)
+        media.image.save("poster.png", png(poster()), save=True)
+        services.media_filter_relevance(media_id=media.pk)
+        media.refresh_from_db()
+        assert media.stage == Media.Stage.PROBABLY_IRRELEVANT and media.reject_reason == "probably irrelevant: graphic"
+        assert services.media_restore_relevance(media_id=media.pk)
+        assert Media.objects.get(pk=media.pk).stage == Media.Stage.RELEVANT
+        assert RelevanceLabel.objects.get(media=media).rule == "graphic"
 
     def test_second_delivery_changes_nothing(self, post, recorded_steps):
         media = make_media(post)
