@@ -48,6 +48,7 @@ COLUMNS = [
     ("ambiguous", "#indicator+ambiguous"),
     ("answers", "#indicator+answers+num"),
     ("review", "#status+review"),
+    ("trusted", "#indicator+trusted"),
     ("exact", "#indicator+exact"),
     ("posted_at", "#date+posted"),
     ("updated_at", "#date+updated"),
@@ -75,7 +76,7 @@ def export_records(*, access: CrisisAccess, filters: MapFilters, image_url: str,
     records = []
     for (
         media_id, _crisis_id, lat, lon, r68, r95, precision, ambiguous, n_answers, review, updated_at, text, url,
-        source, posted_at, author,
+        source, posted_at, author, trusted, _evidence,
     ) in rows:  # fmt: skip
         if not access.exact:
             lat, lon = grid_snap(lat, lon, grid)
@@ -96,6 +97,7 @@ def export_records(*, access: CrisisAccess, filters: MapFilters, image_url: str,
             "ambiguous": bool(ambiguous),
             "answers": n_answers,
             "review": review,
+            "trusted": bool(trusted),
             "exact": access.exact,
             "posted_at": iso_time(posted_at),
             "updated_at": iso_time(updated_at),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from json import dumps
+from json import dumps, loads
 from json.encoder import encode_basestring as _quote  # the C implementation: escapes quotes, controls, U+2028
 
 from django.conf import settings
@@ -83,6 +83,8 @@ def point_features(
         source,
         posted_at,
         author,
+        trusted,
+        evidence,
     ) in rows:
         read += 1
         access = accesses[crisis_id]
@@ -94,6 +96,7 @@ def point_features(
         if text and len(text) > POPUP_TEXT_CHARS:
             text = text[:POPUP_TEXT_CHARS] + "…"
         author_part = f',"author":{_str(author)}' if access.show_author else ""
+        trust_part = f',"trusted":{"true" if trusted else "false"},"verified_by":{verified_by(evidence)}'
         out.append(
             f'{{"type":"Feature","id":{media_id},"geometry":{{"type":"Point","coordinates":'
             f"[{lon:.6f},{lat:.6f}]}},"
@@ -102,9 +105,26 @@ def point_features(
             f'"ambiguous":{"true" if ambiguous else "false"},"answers":{n_answers},"review":"{review}",'
             f'"exact":{"true" if access.exact else "false"},"posted_at":{_time(posted_at)},'
             f'"source":{_str(source)},"url":{_str(safe_url(url))},'
-            f'"text":{_str(text)},"image":"{prefix}{media_id}{suffix}"{author_part}}}}}'
+            f'"text":{_str(text)},"image":"{prefix}{media_id}{suffix}"{author_part}{trust_part}}}}}'
         )
     return out, read
+
+
+def verified_by(evidence: dict | str | None) -> str:
+    """The popup's "verified by 3 volunteers, one with 40 correct answers" as JSON numbers (never volunteers' ids).
+
+    A raw cursor hands PostgreSQL's jsonb and SQLite's JSON text over unparsed, depending on the driver.
+    """
+    if isinstance(evidence, str):
+        evidence = loads(evidence or "{}")
+    evidence = evidence or {}
+    return (
+        f'{{"volunteers":{int(evidence.get("volunteers", 0))},"with_record":{int(evidence.get("with_record", 0))},'
+        f'"best_record":{int(evidence.get("best_record", 0))},"best_record_gold":'
+        f'{int(evidence.get("best_record_gold", 0))},"checks":{int(evidence.get("checks", 0))},'
+        f'"streetview":{"true" if evidence.get("streetview") else "false"},'
+        f'"reviewed_by":{_str(str(evidence.get("reviewed_by") or ""))}}}'
+    )
 
 
 def guess_features(

@@ -43,11 +43,22 @@ def _strings() -> dict:
             "accepted": _("Accepted by a reviewer"),
             "moved": _("Moved by a reviewer"),
         },
+        # {n} volunteers placed or checked it; {k} of them have a track record; the best has {record} correct
+        # checked answers, {gold} of them on practice images.
+        "trust": {
+            "coordinator": _("Checked by a coordinator"),
+            "reviewer": _("Checked by a reviewer with a track record"),
+            "single": _("Verified by one volunteer with {record} correct checked answers"),
+            "one": _(
+                "Verified by {n} volunteers, one with {record} correct checked answers ({gold} on practice images)"
+            ),
+            "many": _(
+                "Verified by {n} volunteers, {k} with a track record (the best: {record} correct checked answers)"
+            ),
+            "none": _("Agreed by {n} volunteers, none with a track record (this crisis does not require one)"),
+            "streetview": _("Street View match"),
+        },
     }
-
-
-# Images a volunteer may be shown while working (blurred when the crisis asks).
-CROWD_STAGES = selectors.GUESS_STAGES
 
 
 def map_page(request: HttpRequest) -> HttpResponse:

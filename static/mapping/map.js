@@ -115,6 +115,24 @@
     list.appendChild(el("dd", null, value));
   }
 
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
+  }
+
+  // Who placed and checked the point, as the crisis's publication rule saw it (consensus README, "Trust").
+  function trustLine(p) {
+    var v = p.verified_by, T = S.trust;
+    var values = {n: v.volunteers, k: v.with_record, record: v.best_record, gold: v.best_record_gold};
+    var line;
+    if (v.reviewed_by === "coordinator") { line = T.coordinator; }
+    else if (v.reviewed_by === "reviewer") { line = T.reviewer; }
+    else if (!p.trusted || !v.with_record) { line = fill(T.none, values); }
+    else if (v.volunteers === 1) { line = fill(T.single, values); }
+    else if (v.with_record === 1) { line = fill(T.one, values); }
+    else { line = fill(T.many, values); }
+    return v.streetview ? line + " · " + T.streetview : line;
+  }
+
   function popup(feature) {
     var p = feature.properties;
     var root = el("div", "map-popup");
@@ -141,6 +159,7 @@
     if (p.radius_m !== null) { row(list, S.radius, "± " + Math.round(p.radius_m) + " m"); }
     if (p.author) { row(list, S.author, p.author); }
     root.appendChild(list);
+    if (!isGuess && p.verified_by) { root.appendChild(el("p", "map-popup-trust", trustLine(p))); }
     if (p.ambiguous) { root.appendChild(el("p", "map-popup-warn", S.ambiguous)); }
     if (!p.exact) { root.appendChild(el("p", "map-popup-note", S.coarse)); }
     var href = safeHref(p.url);
