@@ -61,6 +61,10 @@ def _strings() -> dict:
     }
 
 
+# Images a volunteer may be shown while working (blurred when the crisis asks).
+CROWD_STAGES = selectors.GUESS_STAGES
+
+
 def map_page(request: HttpRequest) -> HttpResponse:
     """The live map. Every filter and the view live in the query string, so a link shares what one sees."""
     accesses = selectors.map_accesses(user=request.user)
