@@ -155,8 +155,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-# The embedded platform has no front web server, so Django serves uploaded media itself.
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=not PRODUCTION)
+# Stored images are served only after a permission check (geoloc_platform/protected_media.py). Behind nginx the
+# bytes come from its internal location at this prefix (X-Accel-Redirect); empty: Django streams them itself.
+MEDIA_ACCEL_REDIRECT = env.str("MEDIA_ACCEL_REDIRECT", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,11 +1,10 @@
 """Top-level URLs."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from geoloc_platform.protected_media import stored_file
 from geoloc_platform.views import FaviconRedirect
 
 urlpatterns = [
@@ -21,11 +20,8 @@ urlpatterns = [
     path("favicon.ico", FaviconRedirect.as_view()),
 ]
 
-if settings.SERVE_MEDIA:
-    # Only the EXIF-free copies under media/ are public; originals stay for coordinators.
-    urlpatterns.append(
-        re_path(r"^media/(?P<path>media/.*)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media")
-    )
+# Stored images have no public URL: MEDIA_URL is a view that checks who asks (geoloc_platform/protected_media.py).
+urlpatterns.append(re_path(r"^media/(?P<path>.+)$", stored_file, name="stored-file"))
 
 # A lost database connection answers 503 with Retry-After instead of 500 (geoloc_platform/views.py).
 handler500 = "geoloc_platform.views.server_error"

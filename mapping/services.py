@@ -7,6 +7,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -93,14 +94,29 @@ def public_images_blur(*, limit: int = 50) -> int:
     return done
 
 
-def volunteer_image_url(*, media: Media) -> str:
-    """The image URL for volunteers' task pages: the blurred copy when the crisis asks for it.
+LEASE_IMAGE_SALT = "mapping.lease-image"
 
-    For tasks_app's lease payload (its owner wires it): ``image_url = volunteer_image_url(media=media)``.
+
+def volunteer_image_url(*, media: Media, lease_id: int, volunteer_id: int) -> str:
+    """The image URL of a lease's page: it works for that volunteer, signed in, while the lease is open
+    (``views.lease_image`` checks), and serves the blurred copy when the crisis asks for it. Signed, so the lease
+    and image cannot be swapped for another's. An image never stored (its post's own URL) is returned as is.
+
+    For tasks_app's lease payload: ``image_url = volunteer_image_url(media=..., lease_id=..., volunteer_id=...)``.
     """
-    if media.image and selectors.crisis_blurs_for_volunteers(crisis=media.crisis):
-        return reverse("mapping:media-image", args=[media.pk]) + "?blurred=1"
-    return media.image.url if media.image else media.remote_url
+    if not media.image:
+        return media.remote_url
+    token = signing.dumps([lease_id, media.pk, volunteer_id], salt=LEASE_IMAGE_SALT)
+    return reverse("mapping:lease-image", args=[token])
+
+
+def lease_image_token_read(*, token: str) -> tuple[int, int, int] | None:
+    """(lease id, media id, volunteer id) of a token made by ``volunteer_image_url``; None if forged."""
+    try:
+        lease_id, media_id, volunteer_id = signing.loads(token, salt=LEASE_IMAGE_SALT)
+        return int(lease_id), int(media_id), int(volunteer_id)
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
 
 
 def crisis_privacy_set(*, crisis: Crisis, blur_for_volunteers: bool) -> CrisisPrivacy:

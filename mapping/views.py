@@ -1,16 +1,20 @@
 """Pages of the mapping app: the live disaster map, the coordinator dashboard, and map images."""
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis, user_can_view_private_map, user_is_coordinator
+from geoloc_platform.protected_media import stored_file_response
 from mapping import exports, selectors, services
 from mapping.selectors import PRECISION_RANK
+from tasks_app import selectors as task_selectors
+from tasks_app.models import Assignment
 
 
 def _strings() -> dict:
@@ -59,10 +63,6 @@ def _strings() -> dict:
             "streetview": _("Street View match"),
         },
     }
-
-
-# Images a volunteer may be shown while working (blurred when the crisis asks).
-CROWD_STAGES = selectors.GUESS_STAGES
 
 
 def map_page(request: HttpRequest) -> HttpResponse:
@@ -124,7 +124,8 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def media_image(request: HttpRequest, media_id: int) -> HttpResponse:
-    """An image of the map. Responders and coordinators get the EXIF-free copy; everyone else the blurred copy."""
+    """An image of the map. Responders and coordinators get the EXIF-free copy; everyone else the blurred copy of
+    an image on a public crisis's map. A private crisis's volunteers see its photos only through their leases."""
     media = selectors.media_for_image(media_id=media_id)
     if media is None or not media.image:
         raise Http404("No such image.")
@@ -132,19 +133,49 @@ def media_image(request: HttpRequest, media_id: int) -> HttpResponse:
     if not user_can_view_crisis(user=request.user, crisis=crisis):
         raise Http404("No such image.")
     exact = user_can_view_private_map(user=request.user, crisis=crisis)
-    if not crisis.is_public and not exact:
-        # A private crisis's volunteers see its photos only while working on them, blurred if the crisis asks.
-        if media.stage not in CROWD_STAGES:
-            raise Http404("No such image.")
-    elif not exact and not (media.stage in CROWD_STAGES or selectors.media_shown_on_map(media=media)):
+    if not exact and (not crisis.is_public or not selectors.media_shown_on_map(media=media)):
         raise Http404("No such image.")
     if exact and not request.GET.get("blurred"):
-        response = FileResponse(media.image.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return _served_copy(media, cache_control="private, max-age=3600")
+    return _blurred_copy(media, cache_control="public, max-age=86400" if crisis.is_public else "private, max-age=3600")
+
+
+def lease_image(request: HttpRequest, token: str) -> HttpResponse:
+    """The image of a volunteer's lease (``services.volunteer_image_url``): for that volunteer, signed in, while
+    the lease is open and the crisis visible to them; blurred when the crisis asks for it. Then a 404."""
+    claims = services.lease_image_token_read(token=token)
+    if claims is None or not request.user.is_authenticated or request.user.pk != claims[2]:
+        raise Http404("No such image.")
+    lease_id, media_id, _volunteer_id = claims
+    lease = task_selectors.lease_get_for_page(lease_id=lease_id)
+    now = timezone.now()
+    if (
+        lease is None
+        or lease.volunteer_id != request.user.pk
+        or lease.task.media_id != media_id
+        or lease.state != Assignment.State.LEASED
+        or lease.expires_at <= now
+    ):
+        raise Http404("This image's task has ended.")
+    media = lease.task.media
+    crisis = lease.task.crisis
+    if not media.image or not user_can_view_crisis(user=request.user, crisis=crisis):
+        raise Http404("No such image.")
+    cache_control = f"private, max-age={min(lease.seconds_left(now), 600)}"
+    if selectors.crisis_blurs_for_volunteers(crisis=crisis) and not user_can_view_private_map(
+        user=request.user, crisis=crisis
+    ):
+        return _blurred_copy(media, cache_control=cache_control)
+    return _served_copy(media, cache_control=cache_control)
+
+
+def _served_copy(media, *, cache_control: str) -> HttpResponse:
+    content_type = media.content_type if media.content_type.startswith("image/") else "image/jpeg"
+    return stored_file_response(name=media.image.name, content_type=content_type, cache_control=cache_control)
+
+
+def _blurred_copy(media, *, cache_control: str) -> HttpResponse:
     blurred = services.media_blur(media_id=media.pk)
     if blurred is None:
         raise Http404("No such image.")
-    response = FileResponse(blurred.image.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "public, max-age=86400" if crisis.is_public else "private, max-age=3600"
-    return response
+    return stored_file_response(name=blurred.image.name, content_type="image/jpeg", cache_control=cache_control)

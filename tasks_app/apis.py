@@ -27,13 +27,13 @@ def crisis_for(request, slug: str) -> Crisis:
     return crisis
 
 
-def volunteer_image_url(media) -> str:
-    """The copy volunteers see: the mapping app's (blurred when the crisis asks for it), else the stored image."""
-    try:
-        from mapping.services import volunteer_image_url as mapping_image_url
-    except ImportError:
-        return media.image.url if media.image else media.remote_url
-    return mapping_image_url(media=media)
+def volunteer_image_url(assignment: Assignment) -> str:
+    """The copy the volunteer sees, through the mapping app's checked route: only theirs, only while the lease
+    is open, blurred when the crisis asks for it (there is no public URL of a stored image)."""
+    from mapping.services import volunteer_image_url as mapping_image_url
+
+    media = assignment.task.media
+    return mapping_image_url(media=media, lease_id=assignment.pk, volunteer_id=assignment.volunteer_id)
 
 
 def lease_payload(assignment: Assignment) -> dict:
@@ -52,7 +52,7 @@ def lease_payload(assignment: Assignment) -> dict:
         "expires_at": assignment.expires_at,
         "seconds_left": assignment.seconds_left(),
         "is_gold": False,  # a gold image is not announced before it is answered
-        "image_url": volunteer_image_url(media),
+        "image_url": volunteer_image_url(assignment),
         "image_width": media.width,
         "image_height": media.height,
         "alt_text": media.alt_text,

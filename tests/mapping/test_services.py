@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core import signing
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
@@ -101,8 +102,19 @@ def test_an_open_crisis_is_never_purged(active_crises):
     assert services.crisis_retention_purge(crisis_id=active_crises["crisis"].pk) == {"purged": False}
 
 
-def test_volunteer_image_url_is_the_blurred_route_when_the_crisis_asks(active_crises):
+def test_a_volunteer_image_url_names_its_lease_and_cannot_be_altered(active_crises):
     media = make_point(active_crises["crisis"], with_image=True)
-    assert services.volunteer_image_url(media=media) == media.image.url
-    services.crisis_privacy_set(crisis=active_crises["crisis"], blur_for_volunteers=True)
-    assert services.volunteer_image_url(media=media) == f"/map/media/{media.pk}/image/?blurred=1"
+    url = services.volunteer_image_url(media=media, lease_id=7, volunteer_id=3)
+    token = url.removeprefix("/map/media/lease/").removesuffix("/")
+    assert services.lease_image_token_read(token=token) == (7, media.pk, 3)
+    assert media.image.name not in url  # no file name handed out
+    another_lease = signing.dumps([8, media.pk, 3], salt=services.LEASE_IMAGE_SALT).rsplit(":", 1)[0]
+    signature = token.rsplit(":", 1)[1]
+    assert services.lease_image_token_read(token=f"{another_lease}:{signature}") is None
+    assert services.lease_image_token_read(token="not-a-token") is None
+
+
+def test_an_image_never_stored_is_shown_from_its_post(active_crises):
+    media = make_point(active_crises["crisis"])
+    media.remote_url = "https://files.example/photo.jpg"
+    assert services.volunteer_image_url(media=media, lease_id=1, volunteer_id=1) == media.remote_url

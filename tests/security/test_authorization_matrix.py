@@ -36,6 +36,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   tasks_app:api-lease-skip         POST     anon 403, others 403 (not their lease)         | the same
   mapping:map                      GET      all 200                                        | all 200
   mapping:media-image              GET      all 200 (public point, blurred copy)           | outsiders 404
+  mapping:lease-image              GET      all 404: only the lease's volunteer, signed in | the same
   mapping:crisis-map               GET      all 302 (to the map)                           | outsiders 404
   mapping:dashboard                GET      coord super 200, others 404                    | the same
   mapping:api-features/guesses     GET      all 200                                        | all 200 (unfiltered)
@@ -48,8 +49,8 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   accounts:logout                  POST     all 302                                        | the same; GET is 405
   api-schema, api-docs             GET      all 200 (public description)                   | the same
   set_language                     POST     all 302                                        | the same
-  media (EXIF-free copies)         GET      all 200: an unguessable capability URL         | the same (by design)
-  media (originals/...)            GET      all 404: originals are never served            | the same
+  stored-file (EXIF-free copies)   GET      resp gresp coord super 200, others 404         | members 200, others 404
+  stored-file (originals/...)      GET      all 404: originals are never served            | the same
   admin:*                          see ``test_admin_*`` below (a sample of changelists/change pages per app model)
 """
 
@@ -63,6 +64,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from crawling.models import Media
 from geoloc_platform.crises.models import Crisis
+from mapping.services import volunteer_image_url
 from tasks_app import services as task_services
 from tests.conftest import make_user
 from tests.mapping.conftest import make_point
@@ -127,8 +129,9 @@ MATRIX = {
     ("api-schema", "GET", ""): row(ALL_200),  # the API's description is public, like the API's existence
     ("api-docs", "GET", ""): row(ALL_200),
     ("set_language", "POST", ""): row("302 302 302 302 302 302 302"),
-    ("media", "GET", "clean"): row(ALL_200),
-    ("media", "GET", "original"): row("404 404 404 404 404 404 404"),
+    ("mapping:lease-image", "GET", ""): row("404 404 404 404 404 404 404"),  # the owner's lease only
+    ("stored-file", "GET", "clean"): row("404 404 200 200 404 200 200", private(404, 200)),
+    ("stored-file", "GET", "original"): row("404 404 404 404 404 404 404"),
 }
 
 
@@ -158,6 +161,7 @@ class World:
     lease_id: int
     answer_id: int
     media: Media
+    lease_image_url: str
 
 
 def build_world(people, visibility: str) -> World:
@@ -175,7 +179,8 @@ def build_world(people, visibility: str) -> World:
     lease = task_services.lease_grant(crisis=crisis, volunteer=owner, kind="geolocation")
     assert lease is not None
     media = make_point(crisis, lat=-30.03, lon=-51.22, with_image=True)
-    return World(crisis=crisis, lease_id=lease.pk, answer_id=answer.pk, media=media)
+    lease_image_url = volunteer_image_url(media=lease.task.media, lease_id=lease.pk, volunteer_id=owner.pk)
+    return World(crisis=crisis, lease_id=lease.pk, answer_id=answer.pk, media=media, lease_image_url=lease_image_url)
 
 
 def client_for(people, role: str, **options) -> Client:
@@ -207,9 +212,11 @@ def call(client: Client, world: World, name: str, method: str, extra: str):
         "mapping:api-export": [slug, "csv"],
         "mapping:api-dashboard": [slug],
     }.get(name, [])
-    if name == "media":
+    if name == "stored-file":
         path = world.media.image.name if extra == "clean" else "originals/" + world.media.image.name.split("/")[-1]
         url = "/media/" + path
+    elif name == "mapping:lease-image":
+        url = world.lease_image_url
     else:
         url = reverse(name, args=args)
     if method == "GET":
@@ -223,14 +230,6 @@ def call(client: Client, world: World, name: str, method: str, extra: str):
 
 def _post(client, url, data, content_type):
     return client.post(url, data, content_type=content_type) if content_type else client.post(url, data)
-
-
-@pytest.fixture(autouse=True)
-def _media_served_from_the_test_root(monkeypatch, settings):
-    """The ``media`` URL took MEDIA_ROOT when urls.py was imported; point it at this test's media folder."""
-    for pattern in get_resolver().url_patterns:
-        if isinstance(pattern, URLPattern) and pattern.name == "media":
-            monkeypatch.setitem(pattern.default_args, "document_root", settings.MEDIA_ROOT)
 
 
 @pytest.fixture(autouse=True)
