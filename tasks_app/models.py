@@ -236,6 +236,8 @@ class Answer(models.Model):
         indexes = [
             models.Index(fields=["media", "kind"], name="answer_media_kind"),
             models.Index(fields=["crisis", "volunteer"], name="answer_crisis_volunteer"),
+            # The dashboard's live figures read a crisis's answers of the last hours (throughput, active volunteers).
+            models.Index(fields=["crisis", "submitted_at"], name="answer_crisis_time"),
         ]
         constraints = [
             models.CheckConstraint(
