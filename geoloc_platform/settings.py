@@ -323,7 +323,8 @@ CROWD_PRIOR_CONFIRM_SHARE = env.float("CROWD_PRIOR_CONFIRM_SHARE", default=0.2)
 CROWD_RECORD_MIN_ACCURACY = env.float("CROWD_RECORD_MIN_ACCURACY", default=0.8)
 CROWD_VERIFY_YES_M = env.float("CROWD_VERIFY_YES_M", default=50.0)
 CROWD_VERIFY_NEARBY_M = env.float("CROWD_VERIFY_NEARBY_M", default=500.0)
-CROWD_LEADERBOARD_INTERVAL = timedelta(seconds=env.int("CROWD_LEADERBOARD_INTERVAL_SECONDS", default=300))
+# The leaderboard is recomputed when a page asks for it and it is older than this (pages poll at this period).
+CROWD_LEADERBOARD_MAX_AGE_SECONDS = env.int("CROWD_LEADERBOARD_MAX_AGE_SECONDS", default=5)
 CROWD_LEADERBOARD_SIZE = env.int("CROWD_LEADERBOARD_SIZE", default=10)
 GOOGLE_MAPS_EMBED_KEY = env.str("GOOGLE_MAPS_EMBED_KEY", default="")  # browser key, restrict it by referrer
 MAPILLARY_TOKEN = env.str("MAPILLARY_TOKEN", default="")  # client token: it is sent to browsers
@@ -337,7 +338,6 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
 CELERY_BEAT_SCHEDULE.update(
     {
         "crowd-lease-expiry": {"task": "tasks_app.tasks.lease_expire_due", "schedule": CROWD_LEASE_SWEEP_INTERVAL},
-        "crowd-leaderboard": {"task": "tasks_app.tasks.leaderboard_refresh", "schedule": CROWD_LEADERBOARD_INTERVAL},
     }
 )
 
@@ -414,7 +414,8 @@ MAP_PAGE_SIZE = env.int("MAP_PAGE_SIZE", default=10_000)  # features per GeoJSON
 MAP_LIVE_POLL_SECONDS = env.int("MAP_LIVE_POLL_SECONDS", default=3)  # the map page polls the `since` cursor
 MAP_BLUR_FOR_VOLUNTEERS_DEFAULT = env.bool("MAP_BLUR_FOR_VOLUNTEERS_DEFAULT", default=False)  # per crisis in admin
 MAP_RETENTION_DAYS = env.int("MAP_RETENTION_DAYS", default=90)  # after a crisis closes: purge posts and originals
-MAP_DASHBOARD_INTERVAL = timedelta(seconds=env.int("MAP_DASHBOARD_INTERVAL_SECONDS", default=300))
+# The dashboard's statistics are recomputed when it asks and they are older than this (it polls at this period).
+MAP_DASHBOARD_MAX_AGE_SECONDS = env.int("MAP_DASHBOARD_MAX_AGE_SECONDS", default=5)
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
     {
         "map_export": env.str("MAP_RATE_EXPORT", default="30/hour"),
@@ -423,7 +424,6 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
 )
 CELERY_BEAT_SCHEDULE.update(
     {
-        "map-dashboards": {"task": "mapping.tasks.dashboards_refresh", "schedule": MAP_DASHBOARD_INTERVAL},
         "map-blur-public": {"task": "mapping.tasks.public_images_blur", "schedule": timedelta(minutes=5)},
         "map-retention": {"task": "mapping.tasks.retention_purge_due", "schedule": timedelta(hours=6)},
     }

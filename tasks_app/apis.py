@@ -1,11 +1,15 @@
 """The crowd-work API: next task, answer, heartbeat, skip, my progress, place search. Thin: services do the work."""
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
@@ -418,8 +422,45 @@ class ProgressApi(APIView):
     @extend_schema(operation_id="crowd_progress", responses={200: OutputSerializer})
     def get(self, request, slug: str):
         crisis = crisis_for(request, slug)
+        services.leaderboard_fresh(crisis=crisis)  # the rank comes from it
         progress = selectors.volunteer_progress(crisis=crisis, volunteer=request.user)
         return Response(self.OutputSerializer(progress).data)
+
+
+class LeaderboardApi(APIView):
+    """A crisis's leaderboard, at most ``CROWD_LEADERBOARD_MAX_AGE_SECONDS`` old, with the time it is of.
+
+    For whoever may see the crisis's work page, signed in or not (``crisis_for`` checks).
+    """
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeaderboardOutput"
+
+        class EntrySerializer(serializers.Serializer):
+            rank = serializers.IntegerField()
+            name = serializers.CharField(source="volunteer.get_username")
+            answers = serializers.IntegerField()
+            answers_text = serializers.SerializerMethodField(help_text="The count in words, in the user's language.")
+
+            def get_answers_text(self, entry) -> str:
+                return ngettext("%(n)d answer", "%(n)d answers", entry.answers) % {"n": entry.answers}
+
+        computed_at = serializers.DateTimeField(allow_null=True)
+        age_seconds = serializers.FloatField(allow_null=True, help_text="How old the leaderboard was when served.")
+        entries = EntrySerializer(many=True)
+
+    @extend_schema(operation_id="crowd_leaderboard", responses={200: OutputSerializer})
+    def get(self, request, slug: str):
+        crisis = crisis_for(request, slug)
+        services.leaderboard_fresh(crisis=crisis)
+        entries = selectors.leaderboard_top(crisis=crisis, limit=settings.CROWD_LEADERBOARD_SIZE)
+        computed_at = entries[0].computed_at if entries else None
+        age = round((timezone.now() - computed_at).total_seconds(), 1) if computed_at else None
+        payload = {"computed_at": computed_at, "age_seconds": age, "entries": entries}
+        return Response(self.OutputSerializer(payload).data)
 
 
 class PlaceSearchApi(APIView):

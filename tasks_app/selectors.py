@@ -336,6 +336,11 @@ def leaderboard_top(*, crisis: Crisis, limit: int = 10) -> list[LeaderboardEntry
     return list(LeaderboardEntry.objects.filter(crisis_id=crisis.pk).select_related("volunteer")[:limit])
 
 
+def leaderboard_computed_at(*, crisis: Crisis):
+    """When the crisis's leaderboard was computed; None when it has no entry."""
+    return LeaderboardEntry.objects.filter(crisis_id=crisis.pk).values_list("computed_at", flat=True).first()
+
+
 def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 

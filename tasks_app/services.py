@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.dispatch import Signal
@@ -764,9 +765,23 @@ def volunteer_skill_set(*, user_id: int, skill: float, record: tuple[int, int, i
     return profile
 
 
+def leaderboard_fresh(*, crisis: Crisis) -> None:
+    """Make the crisis's leaderboard at most ``CROWD_LEADERBOARD_MAX_AGE_SECONDS`` old: recompute it when older.
+
+    Computed only while someone looks. One request at a time recomputes a crisis's leaderboard (a cache key taken
+    with ``add``, atomic in Redis and the database cache); the others meanwhile read the one being replaced.
+    """
+    max_age = settings.CROWD_LEADERBOARD_MAX_AGE_SECONDS
+    computed_at = selectors.leaderboard_computed_at(crisis=crisis)
+    if computed_at is not None and (timezone.now() - computed_at).total_seconds() < max_age:
+        return
+    if cache.add(f"leaderboard-refresh:{crisis.pk}", 1, timeout=max(1, max_age)):
+        leaderboard_refresh(crisis_id=crisis.pk)
+
+
 @transaction.atomic
 def leaderboard_refresh(*, crisis_id: int | None = None, size: int | None = None) -> int:
-    """Recompute leaderboards (periodic task). Answers on gold images do not count."""
+    """Recompute leaderboards (of one crisis, else every active or paused one). Gold answers do not count."""
     size = size or settings.CROWD_LEADERBOARD_SIZE
     now = timezone.now()
     crises = Crisis.objects.filter(status__in=[Crisis.Status.ACTIVE, Crisis.Status.PAUSED])

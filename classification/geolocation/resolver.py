@@ -33,7 +33,7 @@ REGION_SIZE_KM = 250.0  # a region's importance grows with its size up to this r
 PRIMARY_NAME = 0.4
 CONSISTENT = 1.0
 CONTAINED = 1.0  # inside a region or county named elsewhere in the post
-SHADOWED = 1.0  # a town named like a country or region of the same mention ("Mozambique", "Florida, PR")
+SHADOWED = 1.0  # a town named like a country or region it is not in ("Mozambique" the town, "Florida, PR")
 SHADOW_EXEMPT_POPULATION = 1_000_000
 MINOR_POPULATION = 200_000  # towns below this are dropped when their name is a common word, unless prior says
 VERY_COMMON_ZIPF = 4.3  # wordfreq Zipf: "note", "church", "alliance": only inside the crisis area
@@ -224,7 +224,7 @@ def score_mentions(
     first_pass: list[list[Scored]] = []
     for mention, reading in zip(mentions, readings, strict=True):
         level = common_word_level(common.get(mention.key), context.languages)
-        has_container = any(place.kind in (COUNTRY, ADMIN1) for place, _ in reading)
+        containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
         scored = []
         for place, is_primary in reading:
             p, why = prior(place, context)
@@ -234,8 +234,8 @@ def score_mentions(
             score = p + importance(place) + PRIMARY_NAME * is_primary
             reasons = {"prior": why, "importance": round(importance(place), 2), "primary": is_primary}
             if (
-                has_container
-                and place.kind in (CITY, ADMIN2)
+                place.kind in (CITY, ADMIN2)
+                and any(container.kind == COUNTRY or not _contains(container, place) for container in containers)
                 and not (is_primary and place.population >= SHADOW_EXEMPT_POPULATION)
             ):
                 score -= SHADOWED
@@ -399,7 +399,7 @@ class GeoLocator:
                     provenance=provenance,
                     candidates=candidates,
                 )
-            options = near + [o for o in options if o not in near]
+            options = near
         value, best, mention = choose(options, {id(m): n for n, m in enumerate(mentions)})
         candidates, seen = [], set()
         for _, s, m in [(value, best, mention), *options]:

@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from classification.geolocation import gazetteer
 from classification.models import Place
@@ -73,6 +73,30 @@ def test_eval_text_geolocation_prints_the_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ALL posts 3  acc@161 1.000  acc@25 1.000" in out
     assert "posts/s" in out and "RSS" in out
+
+
+@pytest.mark.usefixtures("tiny_gazetteer")
+def test_eval_text_geolocation_reads_crisis_countries_from_a_file_and_prints_mentions_and_calibration(tmp_path, capsys):
+    event = tmp_path / "data" / "canoas_floods_2030"
+    event.mkdir(parents=True)
+    start = "Rua alagada em Canoas".index("Canoas")
+    osm = {"lat": "-29.92", "lon": "-51.18", "place_rank": 16}
+    gold = {"text": "Canoas", "start_offset": start, "end_offset": start + 6, "osm_json": osm}
+    (event / "dev.jsonl").write_text(json.dumps({"text": "Rua alagada em Canoas", "location_mentions": [gold]}) + "\n")
+    crises = tmp_path / "crises.yaml"
+    crises.write_text("canoas_floods_2030: {countries: [BR]}\n")
+    call_command("eval_text_geolocation", str(tmp_path / "data"), "--crises", str(crises))
+    out = capsys.readouterr().out
+    assert "canoas_floods_2030" in out and "ALL posts 1  acc@161 1.000" in out
+    assert "mentions: precision 1.000  recall 1.000  resolution acc@161 1.000" in out
+    assert "radius calibration: 1.000 of gold points inside the stated 68% circle" in out
+
+
+def test_eval_text_geolocation_refuses_when_it_finds_no_post(tmp_path):
+    (tmp_path / "empty_event").mkdir()
+    (tmp_path / "empty_event" / "train.jsonl").write_text(json.dumps({"text": "no gold", "location_mentions": []}))
+    with pytest.raises(CommandError, match="No post with a gold location"):
+        call_command("eval_text_geolocation", str(tmp_path))
 
 
 def test_eval_relevance_prints_precision_and_recall(tmp_path, capsys):

@@ -393,6 +393,28 @@ class TestEvalRelevance:
             writer.writerow(["banner.png", "not_disaster"])
         return tmp_path / "data"
 
+    def test_leave_one_event_out_tests_each_event_on_a_model_trained_without_it(self, tmp_path):
+        data = self.folder(tmp_path, count=24)
+        with (data / "labels.csv").open() as source:
+            rows = list(csv.DictReader(source))
+        with (data / "labels.csv").open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=["file", "disaster_types", "event_or_folder"])
+            writer.writeheader()
+            for n, row in enumerate(rows):
+                writer.writerow({**row, "event_or_folder": "storm_a" if n % 2 else "storm_b"})
+        stdout = io.StringIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            call_command(
+                "eval_relevance", str(data), "--leave-one-event-out", "--backbone", TINY_BACKBONE, "--no-hub",
+                "--random-init", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--bootstrap", "20",
+                "--no-progress", stdout=stdout,
+            )  # fmt: skip
+        printed = stdout.getvalue()
+        assert re.search(r"storm_a +images +12 +crisis threshold: relevant held back", printed)
+        assert re.search(r"storm_b +images +13 ", printed) and re.search(r"ALL +images +25 ", printed)
+        assert "irrelevant caught" in printed and "rules only" in printed
+
     def test_rules_and_a_given_classifier_are_reported_side_by_side(self, tmp_path):
         relevance_version(tmp_path, not_relevant_logit=4.0, activate=False)  # drops everything the rules keep
         stdout = io.StringIO()

@@ -58,8 +58,30 @@ def test_dashboard_snapshot_counts_the_funnel_and_groups_by_predicted_difficulty
     assert DashboardSnapshot.objects.filter(crisis=crisis).count() == 1
 
 
-def test_dashboards_refresh_covers_active_crises(active_crises):
-    assert services.dashboards_refresh() == 2
+class TestDashboardFreshness:
+    def test_the_statistics_are_recomputed_once_older_than_their_max_age(self, active_crises, settings):
+        settings.MAP_DASHBOARD_MAX_AGE_SECONDS = 5
+        crisis = active_crises["crisis"]
+        first = services.dashboard_snapshot_fresh(crisis=crisis)
+        make_point(crisis)
+        assert services.dashboard_snapshot_fresh(crisis=crisis).computed_at == first.computed_at  # young enough
+        DashboardSnapshot.objects.filter(pk=first.pk).update(computed_at=timezone.now() - timedelta(seconds=6))
+        fresh = services.dashboard_snapshot_fresh(crisis=crisis)
+        assert timezone.now() - fresh.computed_at < timedelta(seconds=5)
+        assert {s["step"]: s["count"] for s in fresh.data["funnel"]}["geolocated"] == 1
+
+    def test_while_one_request_recomputes_the_others_get_the_snapshot_it_replaces(self, active_crises, settings):
+        from django.core.cache import cache
+
+        crisis = active_crises["crisis"]
+        stale = services.dashboard_snapshot_refresh(crisis_id=crisis.pk)
+        DashboardSnapshot.objects.filter(pk=stale.pk).update(computed_at=timezone.now() - timedelta(seconds=60))
+        cache.set(f"dashboard-refresh:{crisis.pk}", 1, timeout=30)  # another request is recomputing
+        try:
+            served = services.dashboard_snapshot_fresh(crisis=crisis)
+        finally:
+            cache.delete(f"dashboard-refresh:{crisis.pk}")
+        assert timezone.now() - served.computed_at >= timedelta(seconds=60)
 
 
 @pytest.fixture

@@ -55,6 +55,15 @@ class Command(BaseCommand):
         classifier.add_argument("--active-model", action="store_true", help="the active global relevance version")
         classifier.add_argument("--train", action="store_true", help="train on part of the folder, test on the rest")
         classifier.add_argument(
+            "--leave-one-event-out",
+            action="store_true",
+            help="for each event: train on the other events, test on it (per-crisis thresholds cross-fitted)",
+        )
+        classifier.add_argument("--event-column", default="event_or_folder", help="the event of each image")
+        classifier.add_argument(
+            "--target-held-back", type=float, help="share of relevant images a crisis threshold may hold back"
+        )
+        classifier.add_argument(
             "--threshold", type=float, help="p(not relevant) at which the classifier drops (RELEVANCE_DROP_THRESHOLD)"
         )
         classifier.add_argument(
@@ -84,11 +93,20 @@ class Command(BaseCommand):
             raise CommandError(f"{labels} not found (the shared data is not in a fresh clone)")
         label_column, drop_value = options["label_column"], options["drop_value"]
         with labels.open(encoding="utf-8") as source:
-            rows = [
-                (root / row["file"], row[label_column] == drop_value)
-                for row in csv.DictReader(source)
-                if row.get(label_column)
-            ]
+            table = [row for row in csv.DictReader(source) if row.get(label_column)]
+        rows = [(root / row["file"], row[label_column] == drop_value) for row in table]
+        if options["leave_one_event_out"]:
+            events = [row.get(options["event_column"]) or "" for row in table]
+            if len(set(events)) < 2:
+                raise CommandError(
+                    f"--leave-one-event-out needs two events or more in column {options['event_column']}"
+                )
+            if options["threads"]:
+                import torch
+
+                torch.set_num_threads(options["threads"])
+            self.leave_one_event_out(list(zip(rows, events, strict=True)), options)
+            return
         sources = [options["checkpoint"], options["model_version"], options["active_model"], options["train"]]
         if sum(bool(source) for source in sources) > 1:
             raise CommandError("Give at most one of --checkpoint, --model-version, --active-model, --train.")
@@ -155,6 +173,108 @@ class Command(BaseCommand):
             wrongly = [item for item in judged if not item.should_drop and (item.not_relevant_probability or 0) >= 0.5]
             for item in sorted(wrongly, key=lambda item: -item.not_relevant_probability):
                 self.stdout.write(f"  relevant, p(not relevant) {item.not_relevant_probability:.3f}: {item.path}")
+
+    def judge_all(self, rows: list[tuple[Path, bool]], classifier, options) -> list[Judged]:
+        judged = []
+        for path, should_drop in rows:
+            with Image.open(path) as image:
+                image.load()
+                verdict = rules.judge(image, thresholds=relevance_thresholds())
+                probability = None
+                if classifier is not None and not verdict.drop:
+                    (probability,) = classifier.not_relevant_probabilities(
+                        [image], batch_size=1, device=options["device"]
+                    )
+            judged.append(Judged(path, should_drop, verdict.rule, probability))
+        return judged
+
+    def leave_one_event_out(self, rows: list[tuple[tuple[Path, bool], str]], options) -> None:
+        """Each event in turn is the new crisis: the classifier is trained on the other events only. Its threshold
+        is chosen from its own labels as the platform does (``hold_back_threshold``), cross-fitted: the event's
+        images are halved by duplicate group, each half's threshold is chosen on the other half's labels, and
+        every image is judged once with a threshold its own label did not set."""
+        from classification.relevance.threshold import hold_back_threshold
+
+        target = (
+            options["target_held_back"]
+            if options["target_held_back"] is not None
+            else settings.RELEVANCE_HELD_BACK_TARGET
+        )
+        default = options["threshold"] if options["threshold"] is not None else settings.RELEVANCE_DROP_THRESHOLD
+        totals = {"crisis": DropCounts(), "default": DropCounts(), "rules": DropCounts()}
+        for event in sorted({event for _, event in rows}):
+            tested = [row for row, e in rows if e == event]
+            trained = [row for row, e in rows if e != event]
+            classifier = self.train_on_rows(trained, tested, options)
+            judged = self.judge_all(tested, classifier, options)
+            halves = (judged[0::2], judged[1::2])
+            crisis = DropCounts()
+            for n, half in enumerate(halves):
+                other = halves[1 - n]
+                choice = hold_back_threshold(
+                    [j.not_relevant_probability for j in other if not j.should_drop and j.not_relevant_probability],
+                    [j.not_relevant_probability for j in other if j.should_drop and j.not_relevant_probability],
+                    target=target,
+                    default=default,
+                )
+                for item in half:
+                    crisis.add(dropped=held_back(item, choice.threshold), should_drop=item.should_drop)
+            at_default = drop_counts(judged, threshold=default)
+            rules_only = drop_counts(judged, threshold=None)
+            for name, counts in (("crisis", crisis), ("default", at_default), ("rules", rules_only)):
+                for field in ("dropped_right", "dropped_wrongly", "missed", "kept_right"):
+                    setattr(totals[name], field, getattr(totals[name], field) + getattr(counts, field))
+            self.stdout.write(
+                f"{event:24} images {len(judged):4}  {loeo_line('crisis threshold', crisis)}  |  "
+                f"{loeo_line(f'p >= {default:.2f}', at_default)}  |  {loeo_line('rules only', rules_only)}"
+            )
+        self.stdout.write(
+            f"{'ALL':24} images {totals['crisis'].images:4}  {loeo_line('crisis threshold', totals['crisis'])}  |  "
+            f"{loeo_line(f'p >= {default:.2f}', totals['default'])}  |  {loeo_line('rules only', totals['rules'])}"
+        )
+        self.stdout.write(
+            f"(held back: dropped by a rule or held back by the classifier; target {target:.0%} of the relevant "
+            f"images held back, at least 60% of the irrelevant caught)"
+        )
+
+    def train_on_rows(self, trained: list[tuple[Path, bool]], tested: list[tuple[Path, bool]], options):
+        from classification.difficulty.backbones import WeightsUnavailableError
+        from classification.difficulty.data import Split, SplitFractions, file_sha256, split_by_group
+        from classification.difficulty.experiment import experiment_run
+        from classification.difficulty.inference import DifficultyClassifier
+        from classification.difficulty.training import TrainConfig
+        from classification.relevance.classifier import RelevanceClassifier, RelevanceExample, relevance_set
+
+        def labelled(rows):
+            return relevance_set(
+                RelevanceExample(str(path), not should_drop, file_sha256(path)) for path, should_drop in rows
+            )
+
+        training = labelled(trained)
+        fit = split_by_group(training.rows, fractions=SplitFractions(0.75, 0.25, 0.0), seed=options["seed"])
+        split = Split(fit.train, fit.val, labelled(tested).rows, fit.seed)
+        config = TrainConfig(
+            head_epochs=options["epochs"],
+            finetune_epochs=options["epochs"],
+            batch_size=options["batch_size"],
+            device=options["device"],
+            seed=options["seed"],
+            progress=not options["no_progress"],
+        )
+        try:
+            experiment = experiment_run(
+                training,
+                backbone=backbone_choice_from_options(options),
+                config=config,
+                split=split,
+                bootstrap_samples=options["bootstrap"],
+                log=lambda line: None,
+            )
+        except (WeightsUnavailableError, ValueError) as error:
+            raise CommandError(str(error)) from error
+        return RelevanceClassifier(
+            DifficultyClassifier(experiment.model, info=experiment.info, class_names=experiment.labelled.class_names)
+        )
 
     def rules_only_report(self, counts: DropCounts, judged: list[Judged], *, images_per_second: float) -> None:
         self.stdout.write(
@@ -279,6 +399,18 @@ def rules_fired(judged: list[Judged], *, threshold: float | None) -> list[tuple[
         if rule:
             fired[(rule, item.should_drop)] = fired.get((rule, item.should_drop), 0) + 1
     return [(rule, right, count) for (rule, right), count in sorted(fired.items())]
+
+
+def held_back(item: Judged, threshold: float) -> bool:
+    return bool(item.rule) or (item.not_relevant_probability is not None and item.not_relevant_probability >= threshold)
+
+
+def loeo_line(name: str, counts: DropCounts) -> str:
+    relevant = counts.dropped_wrongly + counts.kept_right
+    irrelevant = counts.dropped_right + counts.missed
+    caught = f"{counts.recall:.3f} ({counts.dropped_right}/{irrelevant})" if irrelevant else "- (0/0)"
+    held = f"{lost_or_zero(counts):.3f} ({counts.dropped_wrongly}/{relevant})"
+    return f"{name}: relevant held back {held}, irrelevant caught {caught}"
 
 
 def lost_or_zero(counts: DropCounts) -> float:

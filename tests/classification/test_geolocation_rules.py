@@ -1,0 +1,136 @@
+"""One test per resolution rule, on invented text and an invented gazetteer (two countries, XA and XB)."""
+
+import pytest
+
+from classification.geolocation.gazetteer import GazetteerIndex, city_radius_km
+from classification.geolocation.recognizer import Recognizer, SourceText
+from classification.geolocation.resolver import FALLBACK_RADIUS_FACTOR, RADIUS_FACTOR, GeoLocator
+
+# (kind, name, alternates, country, lat, lon, population, radius_km, admin1_code, admin2_name)
+INVENTED = [
+    ("country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+    ("country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+    ("admin1", "North Vale", ["NV"], "XA", 12.0, 10.0, 0, 150.0, "NV", ""),
+    ("admin1", "Sunmark", ["SM"], "XA", 8.0, 10.0, 0, 150.0, "SM", ""),
+    ("admin2", "Harlow County", [], "XA", 12.2, 10.2, 80_000, 30.0, "XA.NV", ""),
+    ("city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "XA.NV", "Harlow County"),
+    ("city", "Ashford", [], "XA", 8.1, 10.1, 5_000, 7.0, "XA.SM", ""),
+    ("city", "Ashford", [], "XB", 30.1, 30.1, 900_000, 25.0, "", ""),
+    ("city", "Brindle", [], "XA", 12.3, 10.0, 300_000, 19.0, "XA.NV", ""),
+    ("city", "Corran", [], "XB", 30.5, 30.5, 10_000, 8.0, "", ""),
+    ("city", "Tollan", [], "XA", 8.2, 10.2, 20_000, 9.0, "XA.SM", ""),
+    ("city", "Quarry Hill", [], "XA", 12.31, 10.01, 2_000, 5.0, "XA.NV", ""),
+]
+
+NORTH_VALE_ASHFORD = (12.1, 10.1)
+SUNMARK_ASHFORD = (8.1, 10.1)
+
+
+@pytest.fixture(scope="module")
+def locator() -> GeoLocator:
+    rows = [(n + 1, *row) for n, row in enumerate(INVENTED)]
+    recognizer = Recognizer(GazetteerIndex.empty())
+    return GeoLocator(Recognizer(GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)))
+
+
+def locate(locator, text, *, countries=("XA",), languages=("en",), area=None):
+    context = locator.context(name="Invented storm", countries=list(countries), languages=list(languages),
+                              area_geojson=area)  # fmt: skip
+    return locator.locate([SourceText("post", text)], context)
+
+
+def point(result) -> tuple[float, float]:
+    return round(result.lat, 2), round(result.lon, 2)
+
+
+def test_a_place_of_the_crisis_countries_wins_over_a_bigger_homonym_abroad(locator):
+    assert point(locate(locator, "Water everywhere in Ashford", countries=["XA"])) == NORTH_VALE_ASHFORD
+    assert point(locate(locator, "Water everywhere in Ashford", countries=[])) == (30.1, 30.1)
+
+
+def test_an_adjacent_region_code_is_a_hard_constraint(locator):
+    assert point(locate(locator, "Roofs gone in Ashford, SM this morning")) == SUNMARK_ASHFORD
+
+
+def test_an_adjacent_region_that_holds_no_reading_of_the_town_wins_over_it(locator):
+    result = locate(locator, "Shelter open in Corran, North Vale", countries=["XA", "XB"])
+    assert result.candidates[0]["name"] == "North Vale"
+
+
+def test_a_region_named_elsewhere_in_the_post_constrains_the_town(locator):
+    assert point(locate(locator, "Ashford is flooded. Sunmark asks for boats")) == SUNMARK_ASHFORD
+
+
+def test_a_reading_near_the_other_places_of_the_post_wins(locator):
+    result = locate(locator, "Roads cut between Tollan and Ashford", countries=["XA"])
+    spans = {span["text"]: (span["lat"], span["lon"]) for span in result.spans}
+    assert spans["Ashford"] == SUNMARK_ASHFORD
+
+
+def test_a_town_inside_a_named_region_beats_the_region(locator):
+    result = locate(locator, "North Vale floods: Brindle under water")
+    assert result.candidates[0]["name"] == "Brindle"
+
+
+def test_the_first_named_of_equally_specific_places_is_the_post_place(locator):
+    result = locate(locator, "Lowland sends rescue teams to Veridia", countries=["XA"])
+    assert result.candidates[0]["name"] == "Lowland"
+
+
+def test_a_street_named_after_a_town_is_not_the_town(locator):
+    result = locate(locator, "Cars floating on Brindle Road near Tollan")
+    assert result.candidates[0]["name"] == "Tollan"
+    assert {span["text"]: span["label"] for span in result.spans}["Brindle Road"] == "STREET"
+
+
+def test_a_facility_word_before_the_name_in_the_crisis_language_makes_a_street(locator):
+    result = locate(locator, "Avenida Brindle alagada, muro da Brindle caiu", languages=["pt"])
+    assert result.is_fallback and [span["text"] for span in result.spans] == ["Avenida Brindle"]
+
+
+def test_a_region_code_of_the_crisis_country_stands_alone_but_not_abroad(locator):
+    assert locate(locator, "Flash flooding in NV tonight").candidates[0]["name"] == "North Vale"
+    assert locate(locator, "Flash flooding in NV tonight", countries=["XB"]).is_fallback
+
+
+def test_a_lowercase_hashtag_is_cut_around_the_place_it_starts_with(locator):
+    result = locate(locator, "Stay safe #brindleflood")
+    assert result.candidates[0]["name"] == "Brindle"
+
+
+def test_a_county_is_a_place(locator):
+    result = locate(locator, "Evacuation ordered in Harlow County")
+    assert result.candidates[0]["name"] == "Harlow County" and result.candidates[0]["kind"] == "admin2"
+
+
+def test_a_town_in_the_named_county_is_chosen(locator):
+    assert point(locate(locator, "Ashford, Harlow County: bridge out")) == NORTH_VALE_ASHFORD
+
+
+def test_a_small_town_inside_a_longer_proper_name_is_a_person(locator):
+    assert locate(locator, "Officer Mark Corran said help is coming", countries=["XB"]).is_fallback
+
+
+def test_a_place_outside_the_affected_area_is_shown_but_never_a_confident_pin(locator):
+    area = {"type": "Polygon", "coordinates": [[[9.5, 7.5], [10.5, 7.5], [10.5, 8.5], [9.5, 8.5], [9.5, 7.5]]]}
+    result = locate(locator, "Help needed in Brindle", area=area)
+    assert result.is_fallback and result.candidates[0]["outside_area"]
+    assert point(locate(locator, "Help needed in Tollan", area=area)) == (8.2, 10.2)
+
+
+def test_the_stated_radius_is_the_calibrated_68_percent_circle(locator):
+    result = locate(locator, "Brindle under water")
+    assert result.radius_km == pytest.approx(19.0 * RADIUS_FACTOR["city"])
+    fallback = locate(locator, "Nothing named here")
+    assert fallback.is_fallback and fallback.radius_km == pytest.approx(300.0 * FALLBACK_RADIUS_FACTOR, abs=0.1)
+    assert city_radius_km(1_000_000) == pytest.approx(25.3)
+
+
+def test_the_index_is_stored_as_arrays_and_memory_mapped_back(locator, tmp_path):
+    index = locator.index
+    index.save(tmp_path / "gazetteer-test")
+    loaded = GazetteerIndex.load(tmp_path / "gazetteer-test")
+    assert loaded.arrays["lat"].__class__.__name__ == "memmap"
+    assert sorted(p.name for p, _ in loaded.lookup("ashford")) == ["Ashford", "Ashford", "Ashford"]
+    assert loaded.compact_lookup("quarryhill") == "quarry hill" and loaded.lengths_of("quarry") == (2,)
+    assert loaded.has("harlow county") and not loaded.has("harlow")
