@@ -242,11 +242,12 @@ class MapExportApi(APIView):
 
 
 class DashboardApi(APIView):
-    """A crisis's coordinator statistics: the latest periodic snapshot (refreshed in the background)."""
+    """A crisis's coordinator statistics, at most ``MAP_DASHBOARD_MAX_AGE_SECONDS`` old, with the time they are of."""
 
     class OutputSerializer(serializers.Serializer):
         crisis = serializers.CharField(source="crisis.slug")
         computed_at = serializers.DateTimeField()
+        age_seconds = serializers.FloatField(help_text="How old the statistics were when served (clocks may differ).")
         data = serializers.JSONField()
 
     @extend_schema(responses={200: OutputSerializer})
@@ -254,7 +255,6 @@ class DashboardApi(APIView):
         crisis = get_object_or_404(Crisis, slug=slug)
         if not user_is_coordinator(user=request.user, crisis=crisis):
             raise Http404("No such crisis.")
-        snapshot = services.dashboard_snapshot_ensure(crisis=crisis)
-        if snapshot is None:
-            return Response({"crisis": crisis.slug, "computed_at": None, "data": None}, status=202)
+        snapshot = services.dashboard_snapshot_fresh(crisis=crisis)
+        snapshot.age_seconds = round((timezone.now() - snapshot.computed_at).total_seconds(), 1)
         return Response(self.OutputSerializer(snapshot).data)

@@ -10,7 +10,7 @@ Plain arithmetic on measured rates, stated with its assumptions so a coordinator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, F, Sum
+from django.db.models import Avg, Count, F, Max, Min, Sum
 
 DIFFICULTY_ORDER = ("easy", "", "medium", "difficult")  # "" is unscored: served between easy and medium
 DEFAULT_HORIZONS_H = (1, 4, 8)
@@ -39,14 +39,11 @@ def crisis_forecast(*, crisis_id: int, now: datetime, window: timedelta = timede
     geo_answers = Answer.objects.filter(crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION, is_gold=False)
     recent = geo_answers.filter(submitted_at__gte=now - window)
     # Volunteer-hours: each volunteer counts from their first to their last answer in the window (at least 10 min).
-    spans = recent.values("volunteer").annotate(n=Count("pk"))
+    spans = recent.values("volunteer").annotate(n=Count("pk"), first=Min("submitted_at"), last=Max("submitted_at"))
     volunteer_hours = 0.0
     answers = 0
     for row in spans:
-        times = list(
-            recent.filter(volunteer=row["volunteer"]).order_by("submitted_at").values_list("submitted_at", flat=True)
-        )
-        volunteer_hours += max((times[-1] - times[0]).total_seconds() / 3600, 1 / 6)
+        volunteer_hours += max((row["last"] - row["first"]).total_seconds() / 3600, 1 / 6)
         answers += row["n"]
     rate = answers / volunteer_hours if volunteer_hours else None
     active = recent.filter(submitted_at__gte=now - timedelta(hours=1)).values("volunteer").distinct().count()

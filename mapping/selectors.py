@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db import connection, connections
+from django.db.models import (
+    Avg,
+    CharField,
+    Count,
+    F,
+    FilteredRelation,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import TruncHour
 
 from classification.models import PostGeolocation
 from consensus.models import LocationConsensus
@@ -334,10 +347,6 @@ def dashboard_snapshot(*, crisis: Crisis) -> DashboardSnapshot | None:
     return DashboardSnapshot.objects.filter(crisis=crisis).first()
 
 
-def crises_for_dashboards() -> QuerySet[Crisis]:
-    return Crisis.objects.filter(status__in=(Crisis.Status.ACTIVE, Crisis.Status.PAUSED))
-
-
 def crises_due_for_purge(*, now: datetime) -> list[Crisis]:
     """Closed crises whose last close is older than ``MAP_RETENTION_DAYS`` and not yet purged."""
     cutoff = now - timedelta(days=settings.MAP_RETENTION_DAYS)
@@ -389,110 +398,136 @@ def _funnel(crisis_id: int) -> list[dict]:
     )
     from crawling.models import Post
 
-    consensus = LocationConsensus.objects.filter(_displayable(), crisis_id=crisis_id)
+    located = LocationConsensus.objects.filter(_displayable(), crisis_id=crisis_id).aggregate(
+        geolocated=Count("pk"),
+        reviewed=Count("pk", filter=Q(review__in=(LocationConsensus.Review.ACCEPTED, LocationConsensus.Review.MOVED))),
+    )
     steps = [
         ("posts", Post.objects.filter(crisis_id=crisis_id).count()),
         ("images", sum(stage_counts.values())),
         ("unique", sum(stage_counts.get(s, 0) for s in FUNNEL_STAGES["unique"])),
         ("relevant", sum(stage_counts.get(s, 0) for s in FUNNEL_STAGES["relevant"])),
         ("queued", sum(stage_counts.get(s, 0) for s in FUNNEL_STAGES["queued"])),
-        ("geolocated", consensus.count()),
-        (
-            "reviewed",
-            consensus.filter(review__in=(LocationConsensus.Review.ACCEPTED, LocationConsensus.Review.MOVED)).count(),
-        ),
+        ("geolocated", located["geolocated"]),
+        ("reviewed", located["reviewed"]),
     ]
     return [{"step": name, "count": count} for name, count in steps]
 
 
-def _throughput(crisis_id: int, now: datetime) -> dict:
-    from django.db.models import Count
-    from django.db.models.functions import TruncHour
+def _hour(field: str):
+    """The UTC hour an instant falls in, grouped by in the database. SQLite's strftime runs in C, where Django's
+    TruncHour calls back into Python for every row (seconds for a crisis's 100,000 answers)."""
+    if connection.vendor == "sqlite":
+        return Func(
+            F(field), template="strftime('%%Y-%%m-%%dT%%H:00:00+00:00', %(expressions)s)", output_field=CharField()
+        )
+    return TruncHour(field, tzinfo=UTC)
 
+
+class Epoch(Func):
+    """Seconds since 1970 of an instant, as a float: a difference of two needs no datetime made in Python."""
+
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) * 86400.0)", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra)
+
+
+def _hour_read(value) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _throughput(crisis_id: int, now: datetime) -> dict:
     from tasks_app.models import Answer
 
-    start = (now - timedelta(hours=THROUGHPUT_HOURS)).replace(minute=0, second=0, microsecond=0)
+    start = (now.astimezone(UTC) - timedelta(hours=THROUGHPUT_HOURS)).replace(minute=0, second=0, microsecond=0)
     hours = [start + timedelta(hours=i) for i in range(THROUGHPUT_HOURS + 1)]
     index = {hour: i for i, hour in enumerate(hours)}
     series = {"rating": [0] * len(hours), "geolocation": [0] * len(hours), "review": [0] * len(hours)}
     answers = (
         Answer.objects.filter(crisis_id=crisis_id, submitted_at__gte=start, is_gold=False)
-        .annotate(hour=TruncHour("submitted_at"))
+        .annotate(hour=_hour("submitted_at"))
         .values_list("hour", "kind")
         .annotate(n=Count("pk"))
     )
     for hour, kind, n in answers:
-        if hour in index and kind in series:
-            series[kind][index[hour]] = n
+        position = index.get(_hour_read(hour))
+        if position is not None and kind in series:
+            series[kind][position] = n
     located = [0] * len(hours)
     for hour, n in (
         LocationConsensus.objects.filter(_displayable(), crisis_id=crisis_id, computed_at__gte=start)
-        .annotate(hour=TruncHour("computed_at"))
+        .annotate(hour=_hour("computed_at"))
         .values_list("hour")
         .annotate(n=Count("pk"))
         .values_list("hour", "n")
     ):
-        if hour in index:
-            located[index[hour]] = n
+        position = index.get(_hour_read(hour))
+        if position is not None:
+            located[position] = n
     return {"hours": [hour.isoformat() for hour in hours], "answers": series, "geolocated": located}
 
 
 def _volunteers(crisis_id: int, now: datetime) -> dict:
     from tasks_app.models import Answer
 
-    answers = Answer.objects.filter(crisis_id=crisis_id)
-    return {
-        "last_hour": answers.filter(submitted_at__gte=now - timedelta(hours=1)).values("volunteer").distinct().count(),
-        "last_day": answers.filter(submitted_at__gte=now - timedelta(days=1)).values("volunteer").distinct().count(),
-        "total": answers.values("volunteer").distinct().count(),
-    }
+    return Answer.objects.filter(crisis_id=crisis_id).aggregate(
+        last_hour=Count("volunteer", distinct=True, filter=Q(submitted_at__gte=now - timedelta(hours=1))),
+        last_day=Count("volunteer", distinct=True, filter=Q(submitted_at__gte=now - timedelta(days=1))),
+        total=Count("volunteer", distinct=True),
+    )
 
 
 def _by_difficulty(crisis_id: int) -> dict:
-    """Per predicted difficulty: (precision level, mean time on task) per geolocated image; figures 13 and 14."""
-    import statistics
+    """Per predicted difficulty: (precision level, mean time on task) per geolocated image; figures 13 and 14.
 
-    from django.db.models import Avg
+    One query: each displayable consensus row joined to its geolocation task (label, time queued), with its
+    answers' mean time on task (a correlated subquery on the (media, kind) index).
+    """
+    import statistics
 
     from tasks_app.models import Answer, CrowdTask
 
-    labels = dict(
-        CrowdTask.objects.filter(crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION).values_list(
-            "media_id", "predicted_label"
-        )
-    )
-    queued_at = dict(
-        CrowdTask.objects.filter(crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION).values_list(
-            "media_id", "created_at"
-        )
-    )
-    times = dict(
+    mean_time = (
         Answer.objects.filter(
-            crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION, is_gold=False, time_on_task_s__isnull=False
+            media_id=OuterRef("media_id"), kind=CrowdTask.Kind.GEOLOCATION, is_gold=False, time_on_task_s__isnull=False
         )
-        .values_list("media_id")
+        .values("media_id")
         .annotate(t=Avg("time_on_task_s"))
-        .values_list("media_id", "t")
+        .values("t")
+    )
+    rows = (
+        LocationConsensus.objects.filter(_displayable(), crisis_id=crisis_id)
+        .annotate(
+            task=FilteredRelation(
+                "media__crowd_tasks", condition=Q(media__crowd_tasks__kind=CrowdTask.Kind.GEOLOCATION)
+            ),
+            wait=Epoch("computed_at") - Epoch("task__created_at"),
+            mean_time=Subquery(mean_time[:1]),
+        )
+        .values_list("task__predicted_label", "precision", "radius_68_m", "wait", "mean_time")
     )
     groups: dict[str, dict] = {}
-    for media_id, precision, radius, computed_at in LocationConsensus.objects.filter(
-        _displayable(), crisis_id=crisis_id
-    ).values_list("media_id", "precision", "radius_68_m", "computed_at"):
-        label = labels.get(media_id) or "unscored"
-        group = groups.setdefault(label, {"points": [], "waits": []})
-        mean_time = times.get(media_id)
-        if len(group["points"]) < SCATTER_POINTS_MAX:
-            group["points"].append(
-                [PRECISION_LEVEL.get(precision), None if mean_time is None else round(mean_time, 1), radius]
-            )
-        if media_id in queued_at:
-            group["waits"].append((computed_at - queued_at[media_id]).total_seconds())
+    for label, precision, radius, wait, mean_time in rows.iterator(chunk_size=5000):
+        group = groups.setdefault(label or "unscored", {"n": 0, "points": [], "timed": [], "levels": [], "waits": []})
+        group["n"] += 1
+        level, seconds = PRECISION_LEVEL.get(precision), None if mean_time is None else round(mean_time, 1)
+        if len(group["points"]) < SCATTER_POINTS_MAX:  # the chart draws a sample; the figures use every image
+            group["points"].append([level, seconds, radius])
+        if seconds is not None:
+            group["timed"].append(seconds)
+        if level is not None:
+            group["levels"].append(level)
+        if wait is not None:
+            group["waits"].append(wait)
     summary = {}
     for label, group in groups.items():
-        timed = [p[1] for p in group["points"] if p[1] is not None]
-        levels = [p[0] for p in group["points"] if p[0] is not None]
+        timed, levels = group["timed"], group["levels"]
         summary[label] = {
-            "n": len(group["points"]),
+            "n": group["n"],
             "median_time_on_task_s": round(statistics.median(timed), 1) if timed else None,
             "share_high_precision": round(levels.count(2) / len(levels), 3) if levels else None,
             "median_time_to_geolocate_s": round(statistics.median(group["waits"]), 1) if group["waits"] else None,

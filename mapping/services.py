@@ -8,6 +8,7 @@ import time
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -34,23 +35,18 @@ def dashboard_snapshot_refresh(*, crisis_id: int) -> DashboardSnapshot:
     return snapshot
 
 
-def dashboards_refresh() -> int:
-    """Refresh the dashboards of active and paused crises; returns how many were refreshed."""
-    count = 0
-    for crisis_id in selectors.crises_for_dashboards().values_list("pk", flat=True):
-        dashboard_snapshot_refresh(crisis_id=crisis_id)
-        count += 1
-    return count
+def dashboard_snapshot_fresh(*, crisis: Crisis) -> DashboardSnapshot:
+    """The crisis's dashboard statistics, at most ``MAP_DASHBOARD_MAX_AGE_SECONDS`` old: recomputed here when older.
 
-
-def dashboard_snapshot_ensure(*, crisis: Crisis) -> DashboardSnapshot | None:
-    """The latest snapshot; when missing or older than two intervals, ask for a refresh (in the background)."""
-    from mapping.tasks import dashboard_refresh as dashboard_refresh_task
-
+    Computed only while someone looks. One request at a time recomputes a crisis's statistics (a cache key taken
+    with ``add``, atomic in Redis and the database cache); the others meanwhile get the snapshot being replaced.
+    """
     snapshot = selectors.dashboard_snapshot(crisis=crisis)
-    if snapshot is None or timezone.now() - snapshot.computed_at > 2 * settings.MAP_DASHBOARD_INTERVAL:
-        dashboard_refresh_task.delay(crisis.pk)
-        snapshot = selectors.dashboard_snapshot(crisis=crisis)  # the embedded platform runs tasks eagerly
+    max_age = settings.MAP_DASHBOARD_MAX_AGE_SECONDS
+    if snapshot is not None and (timezone.now() - snapshot.computed_at).total_seconds() < max_age:
+        return snapshot
+    if snapshot is None or cache.add(f"dashboard-refresh:{crisis.pk}", 1, timeout=max(1, max_age)):
+        snapshot = dashboard_snapshot_refresh(crisis_id=crisis.pk)
     return snapshot
 
 

@@ -3,20 +3,6 @@
 from celery import shared_task
 
 
-@shared_task(acks_late=True)
-def dashboards_refresh() -> int:
-    from mapping.services import dashboards_refresh as refresh
-
-    return refresh()
-
-
-@shared_task(acks_late=True)
-def dashboard_refresh(crisis_id: int) -> None:
-    from mapping.services import dashboard_snapshot_refresh
-
-    dashboard_snapshot_refresh(crisis_id=crisis_id)
-
-
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
 def media_blur(media_id: int) -> None:
     from mapping.services import media_blur as blur

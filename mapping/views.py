@@ -117,7 +117,14 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         "crisis": crisis,
         "config": {
             "dataUrl": reverse("mapping:api-dashboard", args=[slug]),
-            "intervalSeconds": int(settings.MAP_DASHBOARD_INTERVAL.total_seconds()),
+            "refreshSeconds": settings.MAP_DASHBOARD_MAX_AGE_SECONDS,
+            "strings": {
+                # {time} and {age} are filled in by the page's script.
+                "dataOf": _("Data of {time}, {age} s ago; refreshed every %(n)d s.")
+                % {"n": settings.MAP_DASHBOARD_MAX_AGE_SECONDS},
+                "failed": _("Could not load the statistics: retrying. Data shown is of {time}."),
+                "loading": _("Loading statistics…"),
+            },
         },
     }
     return render(request, "mapping/dashboard.html", context)

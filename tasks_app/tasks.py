@@ -22,10 +22,3 @@ def lease_expire_due() -> int:
     from tasks_app.services import lease_expire_due as expire
 
     return expire()
-
-
-@shared_task(acks_late=True)
-def leaderboard_refresh() -> int:
-    from tasks_app.services import leaderboard_refresh as refresh
-
-    return refresh()

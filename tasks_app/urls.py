@@ -12,6 +12,7 @@ urlpatterns = [
     path("crises/<slug:slug>/verify/", views.task_page, {"kind": "verification"}, name="verify"),
     path("api/crises/<slug:slug>/tasks/next/", apis.TaskNextApi.as_view(), name="api-task-next"),
     path("api/crises/<slug:slug>/progress/", apis.ProgressApi.as_view(), name="api-progress"),
+    path("api/crises/<slug:slug>/leaderboard/", apis.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("api/crises/<slug:slug>/places/", apis.PlaceSearchApi.as_view(), name="api-places"),
     path("api/answers/", apis.AnswerSubmitApi.as_view(), name="api-answer-submit"),
     path("api/answers/<int:answer_id>/others/", apis.AnswerOthersApi.as_view(), name="api-answer-others"),

@@ -31,6 +31,7 @@ TEMPLATES = {
 def crisis_work(request: HttpRequest, slug: str) -> HttpResponse:
     """The volunteer hub of a crisis: instructions, what to do next, my progress, the leaderboard."""
     crisis = crisis_for(request, slug)
+    services.leaderboard_fresh(crisis=crisis)
     context = {
         "crisis": crisis,
         "can_contribute": user_can_contribute(user=request.user, crisis=crisis),
@@ -44,6 +45,14 @@ def crisis_work(request: HttpRequest, slug: str) -> HttpResponse:
             request.user.is_authenticated and selectors.volunteer_has_record(volunteer=request.user, crisis=crisis)
         ),
         "leaderboard": selectors.leaderboard_top(crisis=crisis, limit=settings.CROWD_LEADERBOARD_SIZE),
+        "leaderboard_config": {
+            "url": reverse("tasks_app:api-leaderboard", args=[crisis.slug]),
+            "refreshSeconds": settings.CROWD_LEADERBOARD_MAX_AGE_SECONDS,
+            # {time} and {age} are filled in by the page's script.
+            "dataOf": _("Updated at {time}, {age} s ago."),
+            "failed": _("Could not update the leaderboard: retrying."),
+            "empty": _("No answers yet: be the first."),
+        },
         "progress": (
             selectors.volunteer_progress(crisis=crisis, volunteer=request.user)
             if request.user.is_authenticated

@@ -1,5 +1,6 @@
-/* Coordinator dashboard: fetches the periodic snapshot (JSON) and draws small SVG charts. Values go into the
- * page as text nodes and SVG attributes only. */
+/* Coordinator dashboard: fetches the crisis's statistics (at most refreshSeconds old, polled at that period while
+ * the page is visible) and draws small SVG charts. Values go into the page as text nodes and SVG attributes only.
+ * Each load is also sent as a "dashboard:data" event on the document, for sections with scripts of their own. */
 (function () {
   "use strict";
 
@@ -159,9 +160,6 @@
 
   function draw(body) {
     var data = body.data;
-    var stamp = document.getElementById("dash-computed");
-    if (!data) { stamp.textContent = "Statistics are being computed…"; return; }
-    stamp.textContent = "Computed " + new Date(body.computed_at).toLocaleString();
     funnel(document.getElementById("dash-funnel"), data.funnel);
     throughput(document.getElementById("dash-throughput"), data.throughput);
     numbers(document.getElementById("dash-volunteers"), [
@@ -182,12 +180,46 @@
     forecast(document.getElementById("dash-forecast"), document.getElementById("dash-forecast-assumptions"), data.forecast);
   }
 
-  function load() {
-    fetch(config.dataUrl, { credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
-      .then(draw)
-      .catch(function () { document.getElementById("dash-computed").textContent = "Could not load statistics."; })
-      .finally(function () { setTimeout(load, Math.max(30, config.intervalSeconds) * 1000); });
+  var strings = config.strings || {};
+  var stamp = document.getElementById("dash-computed");
+  var computedAt = null;
+  var ageAt = null;  // [the data's age when received, in s; Date.now() then]: no trust in the clocks agreeing
+  var failed = false;
+  var timer = null;
+
+  function showAge() {
+    if (!computedAt) { stamp.textContent = strings.loading || ""; return; }
+    var age = Math.max(0, Math.round(ageAt[0] + (Date.now() - ageAt[1]) / 1000));
+    var text = failed ? strings.failed : strings.dataOf;
+    stamp.textContent = text.replace("{time}", computedAt.toLocaleTimeString()).replace("{age}", String(age));
   }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (!document.hidden) { timer = setTimeout(load, config.refreshSeconds * 1000); }
+  }
+
+  function load() {
+    clearTimeout(timer);
+    fetch(config.dataUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (body) {
+        failed = false;
+        computedAt = new Date(body.computed_at);
+        ageAt = [body.age_seconds || 0, Date.now()];
+        draw(body);
+        document.dispatchEvent(new CustomEvent("dashboard:data", { detail: body }));
+      })
+      .catch(function () { failed = true; })
+      .finally(function () { showAge(); schedule(); });
+  }
+
+  document.getElementById("dash-refresh").addEventListener("click", load);
+  // A hidden tab asks for nothing; back in view, it catches up at once.
+  document.addEventListener("visibilitychange", function () { if (document.hidden) { clearTimeout(timer); } else { load(); } });
+  setInterval(showAge, 1000);
   load();
 })();
