@@ -114,6 +114,8 @@ def prior(place: PlaceRecord, context: CrisisContext) -> tuple[float, str]:
             return PRIOR_IN_AREA, "in_area"
         if area.distance_km(place.lat, place.lon) <= area.radius_km:
             return PRIOR_NEAR_AREA, "near_area"
+        if place.kind in (ADMIN1, ADMIN2) and haversine_km(place.lat, place.lon, *area.centre) <= place.radius_km:
+            return PRIOR_NEAR_AREA, "near_area"  # a region the area lies in ("Texas" during Harvey)
     if place.country_code and place.country_code in context.countries:
         return (PRIOR_IN_COUNTRY_OUTSIDE_AREA if area is not None else PRIOR_IN_COUNTRY), "in_country"
     return 0.0, ""
@@ -282,10 +284,10 @@ Option = tuple[float, Scored, Mention]
 
 def choose(options: list[Option], order: dict[int, int]) -> Option:
     """The post's place: the most specific of the places it names with confidence (a town before its county, its
-    region or its country; "Mati, #Greece" is Mati), the first named among equals (a post about "aid from Sweden
-    to Zimbabwe" is from Sweden). The crisis decides which place a name is, not which name the post is about."""
+    region or its country; "Mati, #Greece" is Mati), from the most trusted text (the post before OCR), the first
+    named among equals (a post about "aid from Sweden to Zimbabwe" is from Sweden). The crisis decides which place a name is, not which name the post is about."""
     confident = [o for o in options if o[1].score >= CONFIDENT_SCORE] or options
-    return max(confident, key=lambda o: (SPECIFICITY[o[1].place.kind], -order.get(id(o[2]), 0), o[0]))
+    return max(confident, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
 
 
 class GeoLocator:

@@ -86,9 +86,9 @@ class TestLocate:
         assert [s["text"] for s in locator.locate(post("flooding in houston"), harvey).spans] == ["houston"]
 
     def test_ocr_text_counts_less_than_the_post(self, locator, porto_alegre):
-        sources = [SourceText("post", "Eldorado do Sul agora"), SourceText("ocr", "PORTO ALEGRE", 0.6, ref=7)]
+        sources = [SourceText("ocr", "PORTO ALEGRE", 0.6, ref=7), SourceText("post", "Canoas agora")]
         result = locator.locate(sources, porto_alegre)
-        assert result.candidates[0]["name"] == "Eldorado do Sul"
+        assert result.candidates[0]["name"] == "Canoas"
         ocr_span = next(s for s in result.spans if s["source"] == "ocr")
         assert ocr_span["ref"] == 7 and ocr_span["start"] == 0
 
