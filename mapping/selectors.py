@@ -387,7 +387,7 @@ FUNNEL_STAGES = {
 }  # fmt: skip
 PRECISION_LEVEL = {"low": 0, "medium": 1, "high": 2}  # the paper's figures 13 and 14: 2 = high precision
 THROUGHPUT_HOURS = 48
-SCATTER_POINTS_MAX = 2000
+SCATTER_POINTS_MAX = 500  # per predicted difficulty: the chart draws a sample, sent every few seconds
 
 
 def _funnel(crisis_id: int) -> list[dict]:
