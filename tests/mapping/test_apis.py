@@ -4,11 +4,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from consensus.models import LocationConsensus
 from geoloc_platform.crises.models import Crisis
+from mapping.models import DashboardSnapshot
 from mapping.privacy import grid_snap
 from tests.mapping.conftest import make_point
 
@@ -220,3 +222,17 @@ class TestDashboardApi:
         assert response.status_code == 200
         funnel = {step["step"]: step["count"] for step in response.json()["data"]["funnel"]}
         assert funnel["posts"] == 1 and funnel["geolocated"] == 1
+
+    def test_the_statistics_are_of_the_present_and_say_how_old_they_are(self, active_crises, settings):
+        settings.MAP_DASHBOARD_MAX_AGE_SECONDS = 5
+        crisis = active_crises["crisis"]
+        url = f"/api/map/crises/{crisis.slug}/dashboard/"
+        coordinator = client_for(active_crises["coordinator"])
+        first = coordinator.get(url).json()
+        assert 0 <= first["age_seconds"] < 5
+        make_point(crisis)
+        DashboardSnapshot.objects.filter(crisis=crisis).update(computed_at=timezone.now() - timedelta(seconds=6))
+        cache.clear()
+        body = coordinator.get(url).json()
+        assert body["computed_at"] > first["computed_at"] and body["age_seconds"] < 5
+        assert {step["step"]: step["count"] for step in body["data"]["funnel"]}["geolocated"] == 1

@@ -42,7 +42,11 @@ def test_crisis_map_redirects_to_the_filtered_map(active_crises):
 def test_the_dashboard_is_for_the_crisis_coordinators(active_crises):
     url = f"/crises/{active_crises['crisis'].slug}/dashboard/"
     assert logged_in(active_crises["responder"]).get(url).status_code == 404
-    assert logged_in(active_crises["coordinator"]).get(url).status_code == 200
+    page = logged_in(active_crises["coordinator"]).get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="dash-refresh"' in html and 'id="dash-computed"' in html
+    assert '"refreshSeconds": 5' in html  # the page polls as often as the statistics may age
 
 
 def test_the_public_gets_a_blurred_image_and_responders_the_served_copy(active_crises):
