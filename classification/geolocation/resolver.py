@@ -285,7 +285,8 @@ Option = tuple[float, Scored, Mention]
 def choose(options: list[Option], order: dict[int, int]) -> Option:
     """The post's place: the most specific of the places it names with confidence (a town before its county, its
     region or its country; "Mati, #Greece" is Mati), from the most trusted text (the post before OCR), the first
-    named among equals (a post about "aid from Sweden to Zimbabwe" is from Sweden). The crisis decides which place a name is, not which name the post is about."""
+    named among equals (a post about "aid from Sweden to Zimbabwe" is from Sweden). The crisis decides which place
+    a name is, not which name the post is about."""
     confident = [o for o in options if o[1].score >= CONFIDENT_SCORE] or options
     return max(confident, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
 
