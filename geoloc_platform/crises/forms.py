@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from geoloc_platform.crises import codes
-from geoloc_platform.crises.models import Crisis
+from geoloc_platform.crises.models import Crisis, all_crawl_sources
 
 LIST_SEPARATORS = re.compile(r"[,;\n]+")
 CODE_SEPARATORS = re.compile(r"[\s,;]+")
@@ -33,6 +33,7 @@ class TagListField(forms.CharField):
         problems: Callable[[list], list[str]],
         placeholder: str = "",
         letter_case: str = "",
+        strip_prefix: str = "",
         **kwargs,
     ):
         self.split, self.normalise, self.problems = split, normalise, problems
@@ -44,6 +45,7 @@ class TagListField(forms.CharField):
                     "data-tag-input": "",
                     "data-remove-label": gettext_lazy("Remove"),
                     "data-tag-case": letter_case,
+                    "data-tag-strip": strip_prefix,
                     "placeholder": placeholder,
                     "class": "vTextField",
                 }
@@ -174,6 +176,7 @@ class CrisisAdminForm(forms.ModelForm):
         split=LIST_SEPARATORS,
         normalise=lambda tag: tag.removeprefix("#"),
         problems=codes.hashtag_problems,
+        strip_prefix="#",
         placeholder="EnchenteRS, SOSRioGrandeDoSul",
         label=gettext_lazy("Hashtags"),
         help_text=gettext_lazy("One word each, with or without “#”, separated by commas."),
@@ -184,6 +187,7 @@ class CrisisAdminForm(forms.ModelForm):
     )
     crawl_sources = forms.MultipleChoiceField(
         required=False,
+        initial=all_crawl_sources,  # a declared field does not take the model's default
         widget=forms.CheckboxSelectMultiple,
         label=gettext_lazy("Crawled on"),
         help_text=gettext_lazy("The platforms collected from while the crisis is active; imports work either way."),

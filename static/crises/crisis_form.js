@@ -11,8 +11,10 @@
       .filter(function (item) { return item; });
   }
 
-  // Codes are written the standard way as they are typed (the server does the same): en, pt; BR, US.
+  // Items are written the standard way as they are typed (the server does the same): en, pt; BR, US; no "#".
   function written(input, item) {
+    var strip = input.getAttribute("data-tag-strip");
+    if (strip && item.indexOf(strip) === 0) { item = item.slice(strip.length); }
     var letterCase = input.getAttribute("data-tag-case");
     if (letterCase === "upper") { return item.toUpperCase(); }
     if (letterCase === "lower") { return item.toLowerCase(); }

@@ -163,3 +163,8 @@ class TestCrisisSetupForm:
         page = coordinator_client.get(reverse("admin:crises_crisis_add")).content.decode()
         assert "Flickr (not configured on this server: no credentials)" in page
         assert "Mastodon (not configured" not in page
+
+
+def test_a_new_crisis_is_crawled_on_every_platform_unless_unticked(coordinator_client):
+    page = coordinator_client.get(reverse("admin:crises_crisis_add")).content.decode()
+    assert form_values(page)["crawl_sources"] == ["mastodon", "bluesky", "x", "flickr"]
