@@ -32,7 +32,8 @@ def test_coordinator_creates_a_crisis_with_a_drawn_area_launches_and_pauses_it(p
     page.fill("#id_name", "Canoas floods")
     page.select_option("#id_hazard", "flood")
     page.fill("#id_volunteer_instructions", "Look for street signs.")
-    page.fill("#id_country_codes", '["BR"]')
+    page.fill("#id_country_codes-entry", "br")  # a tag input: Enter makes the chip, in the standard case
+    page.keyboard.press("Enter")
 
     # Draw the affected area: a rectangle dragged across the map widget.
     page.locator(".leaflet-draw-draw-rectangle").click()
@@ -47,6 +48,7 @@ def test_coordinator_creates_a_crisis_with_a_drawn_area_launches_and_pauses_it(p
 
     crisis = Crisis.objects.get(slug="canoas-floods")
     assert crisis.status == Crisis.Status.DRAFT
+    assert crisis.country_codes == ["BR"]
     assert crisis.affected_area["type"] == "Polygon"
     assert len(crisis.affected_area["coordinates"][0]) == 5  # a closed rectangle
     assert CrisisMembership.objects.filter(crisis=crisis, user=coordinator, role="coordinator").exists()
