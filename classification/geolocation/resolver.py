@@ -39,7 +39,7 @@ MINOR_POPULATION = 200_000  # towns below this are dropped when their name is a 
 VERY_COMMON_ZIPF = 4.3  # wordfreq Zipf: "note", "church", "alliance": only inside the crisis area
 SPECIFICITY_BONUS = {CONTINENT: -1.0, COUNTRY: 0.0, ADMIN1: 0.5, ADMIN2: 0.7, CITY: 0.9, LOCAL: 1.2}
 TOP_CANDIDATES = 3
-CONFIDENT_SCORE = 1.5  # a town reading below this (no crisis support, small, alternate name) never outranks a region
+CONFIDENT_SCORE = 1.5  # a town reading below this (no crisis support, small, alternate name) never replaces a region
 WORLD_RADIUS_KM = 20_015.0
 CONTAINER_KINDS = (COUNTRY, ADMIN1, ADMIN2)
 # Separators between a place and the region or country that qualifies it: "Katy, TX", "Paradise (CA)".
@@ -283,12 +283,16 @@ Option = tuple[float, Scored, Mention]
 
 
 def choose(options: list[Option], order: dict[int, int]) -> Option:
-    """The post's place: the most specific of the places it names with confidence (a town before its county, its
-    region or its country; "Mati, #Greece" is Mati), from the most trusted text (the post before OCR), the first
-    named among equals (a post about "aid from Sweden to Zimbabwe" is from Sweden). The crisis decides which place
-    a name is, not which name the post is about."""
-    confident = [o for o in options if o[1].score >= CONFIDENT_SCORE] or options
-    return max(confident, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
+    """The best option by value, except that a place inside it, named in the same post with confidence, is more
+    useful than the region or country: "Mati, #Greece" is Mati, "Omaha, Nebraska" is Omaha. The most specific such
+    place wins, from the most trusted text (the post before OCR), the first named among equals."""
+    best = options[0]
+    if best[1].place.kind not in CONTAINER_KINDS:
+        return best
+    inside = [o for o in options[1:] if o[1].score >= CONFIDENT_SCORE and _contains(best[1].place, o[1].place)]
+    if not inside:
+        return best
+    return max(inside, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
 
 
 class GeoLocator:

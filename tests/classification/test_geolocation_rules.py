@@ -72,9 +72,9 @@ def test_a_town_inside_a_named_region_beats_the_region(locator):
     assert result.candidates[0]["name"] == "Brindle"
 
 
-def test_the_first_named_of_equally_specific_places_is_the_post_place(locator):
-    result = locate(locator, "Lowland sends rescue teams to Veridia", countries=["XA"])
-    assert result.candidates[0]["name"] == "Lowland"
+def test_of_two_places_inside_the_named_region_the_more_specific_wins(locator):
+    result = locate(locator, "North Vale: Harlow County and Brindle under water")
+    assert result.candidates[0]["name"] == "Brindle"
 
 
 def test_a_street_named_after_a_town_is_not_the_town(locator):
