@@ -125,7 +125,21 @@ def lease_candidates(
             media_id=OuterRef("media_id"), volunteer_id=volunteer.pk, kind=CrowdTask.Kind.GEOLOCATION
         )
         candidates = candidates.filter(~Exists(pinned))
-    return candidates.order_by(*lease_order(policy=crisis.scheduling_policy, skill=skill))
+    # The grant reads these columns of the task it locks, not the thirty others.
+    return candidates.order_by(*lease_order(policy=crisis.scheduling_policy, skill=skill)).only(*GRANT_FIELDS)
+
+
+GRANT_FIELDS = (
+    "crisis_id",
+    "media_id",
+    "kind",
+    "status",
+    "redundancy",
+    "slots_taken",
+    "answers_count",
+    "reference_lat",
+    "reference_lon",
+)
 
 
 def gold_candidates(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> QuerySet[CrowdTask]:
@@ -140,10 +154,13 @@ def gold_candidates(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -
 
 
 def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, now=None) -> Assignment | None:
-    """The volunteer's lease still running on this crisis and kind (a reloaded page resumes it)."""
-    return (
-        Assignment.objects.select_related("task", "task__media", "task__media__post")
-        .filter(
+    """The volunteer's lease still running on this crisis and kind (a reloaded page resumes it), with its task.
+
+    Asked on every next-task request and nearly always empty: it joins only the task, whose columns the caller
+    reads; the page's data comes from ``lease_for_payload``.
+    """
+    lease_id = (
+        Assignment.objects.filter(
             volunteer_id=volunteer.pk,
             state=Assignment.State.LEASED,
             expires_at__gt=now or timezone.now(),
@@ -151,8 +168,58 @@ def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, no
             task__kind=kind,
         )
         .order_by("-leased_at")
+        .values_list("pk", flat=True)
         .first()
     )
+    return None if lease_id is None else Assignment.objects.select_related("task").get(pk=lease_id)
+
+
+# What ``apis.lease_payload`` reads: the next-task request loads these columns only (about a third of the rows').
+PAYLOAD_FIELDS = (
+    "expires_at",
+    "volunteer_id",
+    "task__kind",
+    "task__crisis_id",
+    "task__media_id",
+    "task__reference_lat",
+    "task__reference_lon",
+    "task__reference_radius_m",
+    "task__reference_pano_lat",
+    "task__reference_pano_lon",
+    "task__reference_pano_heading",
+    "task__reference_pano_pitch",
+    "task__media__crisis_id",
+    "task__media__post_id",
+    "task__media__image",
+    "task__media__remote_url",
+    "task__media__width",
+    "task__media__height",
+    "task__media__alt_text",
+    "task__media__post__text",
+    "task__media__post__url",
+    "task__media__post__posted_at",
+    "task__media__post__geo_lat",
+    "task__media__post__geo_lon",
+    "task__media__post__geo_accuracy_m",
+)
+
+
+TEXT_GUESS_FIELDS = ("lat", "lon", "radius_km", "is_fallback", "method", "candidates", "spans")
+
+
+def lease_for_payload(*, lease_id: int, crisis: Crisis) -> Assignment | None:
+    """A lease with what its page data needs, in one narrow query; ``crisis`` (already loaded) is attached."""
+    assignment = (
+        Assignment.objects.select_related(
+            "task", "task__media", "task__media__post", "task__media__post__text_geolocation"
+        )
+        .only(*PAYLOAD_FIELDS, *(f"task__media__post__text_geolocation__{name}" for name in TEXT_GUESS_FIELDS))
+        .filter(pk=lease_id)
+        .first()
+    )
+    if assignment is not None:
+        assignment.task.crisis = crisis
+    return assignment
 
 
 def lease_get_for_page(*, lease_id: int) -> Assignment | None:
@@ -184,6 +251,17 @@ def _text_location_provider():
     return getattr(classification_selectors, "media_text_location", None)
 
 
+_NOT_LOADED = object()
+
+
+def _text_location_loaded(post):
+    """The post's text location when a query already joined it (``lease_for_payload``), else ``_NOT_LOADED``."""
+    descriptor = getattr(type(post), "text_geolocation", None)
+    if descriptor is None or not descriptor.is_cached(post):
+        return _NOT_LOADED
+    return descriptor.related.get_cached_value(post)  # None when the post has none (getattr would raise)
+
+
 def _field(found, name: str, default=None):
     return found.get(name, default) if isinstance(found, dict) else getattr(found, name, default)
 
@@ -196,8 +274,10 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
     fallback (nothing recognised, the point is only the crisis centre) is no guess: the map shows the crisis
     area instead. Without the classification app's answer, the post's native geo is used when it has one.
     """
-    provider = _text_location_provider()
-    found = provider(media=media) if provider else None
+    found = _text_location_loaded(media.post)
+    if found is _NOT_LOADED:
+        provider = _text_location_provider()
+        found = provider(media=media) if provider else None
     if found is not None and not _field(found, "is_fallback", False) and _field(found, "lat") is not None:
         radius_km = _field(found, "radius_km")
         spans = [
@@ -222,6 +302,34 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
     post = media.post
     if post.geo_lat is not None and post.geo_lon is not None:
         return TextGuess(lat=post.geo_lat, lon=post.geo_lon, radius_m=post.geo_accuracy_m, source="native")
+    return None
+
+
+def media_text_point(*, media_id: int) -> tuple[float, float, float | None] | None:
+    """(lat, lon, radius in metres) of ``media_text_guess``, in one narrow query: what an answer is checked against.
+
+    The same rule: the text's location unless it is only a fallback (the crisis centre), else the post's own.
+    """
+    row = (
+        Media.objects.filter(pk=media_id)
+        .values_list(
+            "post__text_geolocation__lat",
+            "post__text_geolocation__lon",
+            "post__text_geolocation__radius_km",
+            "post__text_geolocation__is_fallback",
+            "post__geo_lat",
+            "post__geo_lon",
+            "post__geo_accuracy_m",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    lat, lon, radius_km, is_fallback, geo_lat, geo_lon, geo_accuracy_m = row
+    if lat is not None and not is_fallback:
+        return lat, lon, radius_km * 1000 if radius_km else None
+    if geo_lat is not None and geo_lon is not None:
+        return geo_lat, geo_lon, geo_accuracy_m
     return None
 
 

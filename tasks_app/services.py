@@ -226,6 +226,10 @@ def _wants_gold(*, crisis: Crisis, volunteer: AbstractBaseUser, rng: random.Rand
     if draw >= max(settings.CROWD_GOLD_RATE, settings.CROWD_GOLD_MIN_RATE):
         return False
     answered = Answer.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).count()
+    # Answers checked in earlier crises count too: gold is for newcomers, and a track record is not new.
+    answered += (
+        VolunteerProfile.objects.filter(user_id=volunteer.pk).values_list("record_checked", flat=True).first() or 0
+    )
     return draw < gold_rate(answered=answered)
 
 
@@ -253,7 +257,7 @@ def lease_grant(
     running = selectors.lease_open_for(crisis=crisis, volunteer=volunteer, kind=kind, now=now)
     if running is not None:
         return running
-    lease_expire_due(now=now, limit=settings.CROWD_LAZY_EXPIRY_BATCH)  # lazy: the periodic sweep may lag
+    _lease_expire_lazily(now=now)
     if kind in GOLD_KINDS and _wants_gold(crisis=crisis, volunteer=volunteer, rng=rng):
         gold = _grant_from(selectors.gold_candidates(crisis=crisis, volunteer=volunteer, kind=kind), volunteer, now)
         if gold is not None:
@@ -281,6 +285,23 @@ def _grant_from(candidates, volunteer: AbstractBaseUser, now) -> Assignment | No
     task.slots_taken, task.status = slots, status
     assignment.task = task
     return assignment
+
+
+_last_lazy_expiry = {"at": None}
+
+
+def _lease_expire_lazily(*, now) -> None:
+    """Expire overdue leases on a grant (the periodic sweep may lag), at most every few seconds per process.
+
+    Every next-task request used to run the sweep's query; under 200 volunteers one run per
+    ``CROWD_LAZY_EXPIRY_INTERVAL_SECONDS`` frees the same slots and spares the rest that query.
+    """
+    last = _last_lazy_expiry["at"]
+    interval = settings.CROWD_LAZY_EXPIRY_INTERVAL_SECONDS
+    if last is not None and 0 <= (now - last).total_seconds() < interval:
+        return
+    _last_lazy_expiry["at"] = now
+    lease_expire_due(now=now, limit=settings.CROWD_LAZY_EXPIRY_BATCH)
 
 
 def _release_slot(task_id: int, count: int = 1) -> None:
@@ -423,7 +444,7 @@ ANSWER_FIELDS = {
 VERIFICATION_VERDICTS = (Answer.Verdict.YES, Answer.Verdict.NEARBY, Answer.Verdict.NO)
 
 
-def prior_confirmation(*, media: Media, lat: float, lon: float, interaction: dict | None) -> tuple[bool, float | None]:
+def prior_confirmation(*, media_id: int, lat: float, lon: float, interaction: dict | None) -> tuple[bool, float | None]:
     """Does a pin only repeat the text-derived guess? (confirms it, distance from it in metres)
 
     The page opens on the guess, so a pin dropped near it without moving or zooming the map, searching or opening
@@ -433,12 +454,13 @@ def prior_confirmation(*, media: Media, lat: float, lon: float, interaction: dic
     volunteer did (``interaction`` absent: an API client or an old page) counts as having done nothing, so leaving
     the report out never makes a pin stronger.
     """
-    guess = selectors.media_text_guess(media=media)
+    guess = selectors.media_text_point(media_id=media_id)
     if guess is None:
         return False, None
-    distance_m = haversine_km(lat, lon, guess.lat, guess.lon) * 1000
+    guess_lat, guess_lon, radius_m = guess
+    distance_m = haversine_km(lat, lon, guess_lat, guess_lon) * 1000
     searched = bool(interaction) and any(interaction.get(key) for key in INTERACTION_KEYS)
-    near = max(settings.CROWD_PRIOR_CONFIRM_M, settings.CROWD_PRIOR_CONFIRM_SHARE * (guess.radius_m or 0.0))
+    near = max(settings.CROWD_PRIOR_CONFIRM_M, settings.CROWD_PRIOR_CONFIRM_SHARE * (radius_m or 0.0))
     return (not searched and distance_m <= near), distance_m
 
 
@@ -468,7 +490,7 @@ def answer_submit(
         raise LeaseClosed("You skipped this task.")
     # The task row only: consensus locks the image row, then this task's (to retire it); locking the image here
     # too would deadlock a late answer against the consensus run of the answer that just filled the task.
-    task = CrowdTask.objects.select_for_update(of=("self",)).select_related("media").get(pk=assignment.task_id)
+    task = CrowdTask.objects.select_for_update(of=("self",)).get(pk=assignment.task_id)
     if task.kind != kind:
         raise WrongAnswerKind(f"This lease is for a {task.kind} task, not {kind}.")
     unexpected = set(fields) - ANSWER_FIELDS[kind]
@@ -494,7 +516,7 @@ def answer_submit(
         gold_error_m = haversine_km(fields["lat"], fields["lon"], task.gold_lat, task.gold_lon) * 1000
     if kind != CrowdTask.Kind.VERIFICATION and fields.get("lat") is not None:
         fields["confirms_prior"], fields["prior_distance_m"] = prior_confirmation(
-            media=task.media, lat=fields["lat"], lon=fields["lon"], interaction=fields.get("interaction")
+            media_id=task.media_id, lat=fields["lat"], lon=fields["lon"], interaction=fields.get("interaction")
         )
     answer = Answer.objects.create(
         assignment=assignment,

