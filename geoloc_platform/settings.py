@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "geoloc_platform.middleware.ContentSecurityPolicyMiddleware",  # no inline script, on every response
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "geoloc_platform.middleware.ApiRequestBodyGuard",  # malformed API bodies: 400 in JSON, before CSRF reads them
     "django.contrib.sessions.middleware.SessionMiddleware",

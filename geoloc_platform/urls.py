@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from geoloc_platform.protected_media import stored_file
 from geoloc_platform.views import FaviconRedirect
@@ -14,7 +14,8 @@ urlpatterns = [
     path("accounts/", include("geoloc_platform.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file of its own: the CSP allows no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, the API docs).
     path("favicon.ico", FaviconRedirect.as_view()),
