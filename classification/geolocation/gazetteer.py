@@ -331,6 +331,7 @@ class PlaceRecord:
 
 
 KINDS = (CONTINENT, COUNTRY, ADMIN1, ADMIN2, CITY, LOCAL)
+LOOKUP_MEMO_SIZE = 200_000
 _HASH_BYTES = 8
 
 
@@ -360,6 +361,10 @@ class GazetteerIndex:
         for name in self.ARRAYS:
             setattr(self, f"_{name}", arrays[name])
         self._record_cache: dict[int, PlaceRecord] = {}
+        # Per-process memo of key and first-token lookups: the words of posts repeat, a hash and a binary search
+        # each time cost ~4 µs. Bounded, so a long-lived worker does not grow without end.
+        self._slot_cache: dict[str, int] = {}
+        self._lengths_cache: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def empty(cls) -> "GazetteerIndex":
@@ -398,6 +403,14 @@ class GazetteerIndex:
 
     # --- names -------------------------------------------------------------------------------------------------
     def _key_slot(self, key: str) -> int:
+        slot = self._slot_cache.get(key)
+        if slot is None:
+            slot = self._find_slot(key)
+            if len(self._slot_cache) < LOOKUP_MEMO_SIZE:
+                self._slot_cache[key] = slot
+        return slot
+
+    def _find_slot(self, key: str) -> int:
         h = np.uint64(key_hash(key))
         slot = int(np.searchsorted(self._key_hash, h))
         size = len(self._key_hash)
@@ -428,6 +441,14 @@ class GazetteerIndex:
 
     def lengths_of(self, first_token: str) -> tuple[int, ...]:
         """Token counts of the names that start with this token, longest first."""
+        lengths = self._lengths_cache.get(first_token)
+        if lengths is None:
+            lengths = self._find_lengths(first_token)
+            if len(self._lengths_cache) < LOOKUP_MEMO_SIZE:
+                self._lengths_cache[first_token] = lengths
+        return lengths
+
+    def _find_lengths(self, first_token: str) -> tuple[int, ...]:
         h = np.uint64(key_hash(first_token))
         slot = int(np.searchsorted(self._first_hash, h))
         if slot >= len(self._first_hash) or self._first_hash[slot] != h:
