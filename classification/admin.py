@@ -20,6 +20,7 @@ from classification.models import (
     RelevanceLabel,
     RelevanceThreshold,
 )
+from classification.tasks import difficulty_learn as difficulty_learn_task
 from classification.tasks import difficulty_train as difficulty_train_task
 from crawling.models import Media
 from geoloc_platform.crises.selectors import crisis_list_coordinated
@@ -279,18 +280,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "purpose",
+        "estimator",
         "crisis",
         "backbone",
         "weights_origin",
         "accuracy",
         "precision",
+        "promotion",
         "consensus_labels",
         "is_active",
         "created_at",
     ]
-    list_filter = ["purpose", "is_active", "crisis", "backbone"]
-    readonly_fields = ["curves_image", *[f.name for f in ModelVersion._meta.fields]]
-    actions = ["activate", "train_new_version"]
+    list_filter = ["purpose", "estimator", "is_active", "crisis", "backbone"]
+    readonly_fields = ["curves_image", "promotion_check", *[f.name for f in ModelVersion._meta.fields]]
+    actions = ["activate", "train_new_version", "learn_in_crisis"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -304,6 +307,28 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="precision of easy / of a drop [95% CI]")
     def precision(self, version: ModelVersion) -> str:
         return metric_with_interval(version.metrics.get("precision") or {})
+
+    @admin.display(description=_("promotion check"))
+    def promotion(self, version: ModelVersion) -> str:
+        evaluation = version.evaluation or {}
+        return evaluation.get("decision", "-").replace("_", " ")
+
+    @admin.display(description=_("promotion check on held-back images"))
+    def promotion_check(self, version: ModelVersion) -> str:
+        evaluation = version.evaluation or {}
+        if not evaluation:
+            return "-"
+        incumbent = (evaluation.get("incumbent") or {}).get("metrics") or {}
+        candidate = (evaluation.get("candidate") or {}).get("metrics") or {}
+        return format_html(
+            "{}: {}<br>{}: {} &middot; {}: {}",
+            evaluation.get("decision", "").replace("_", " "),
+            evaluation.get("reason", ""),
+            _("this version"),
+            metric_with_interval(candidate.get("accuracy") or {}),
+            (evaluation.get("incumbent") or {}).get("name", _("no other version")),
+            metric_with_interval(incumbent.get("accuracy") or {}),
+        )
 
     @admin.display(description="training curves")
     def curves_image(self, version: ModelVersion) -> str:
@@ -333,3 +358,26 @@ class ModelVersionAdmin(admin.ModelAdmin):
             else:
                 difficulty_train_task.delay(crisis_id=crisis_id, user_id=request.user.pk)
                 self.message_user(request, "Training started on a worker; the new version appears here when it ends.")
+
+    @admin.action(description=_("Learn from the selected versions' crises' ratings now (seconds, on a CPU)"))
+    def learn_in_crisis(self, request, queryset) -> None:
+        crisis_ids = {
+            c for c in queryset.filter(purpose=ModelVersion.Purpose.DIFFICULTY).values_list("crisis_id", flat=True) if c
+        }
+        for crisis_id in crisis_ids:
+            difficulty_learn_task.delay(crisis_id, user_id=request.user.pk)
+        if crisis_ids:
+            self.message_user(
+                request,
+                _(
+                    "Learning started for %(count)s crises; a new version is promoted only if it beats the active one "
+                    "on the crisis's held-back images."
+                )
+                % {"count": len(crisis_ids)},
+            )
+        else:
+            self.message_user(
+                request,
+                _("Select a version of a crisis: global versions have no crisis to learn from."),
+                messages.WARNING,
+            )

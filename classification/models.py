@@ -207,6 +207,11 @@ class ModelVersion(models.Model):
         DIFFICULTY = "difficulty", _("Difficulty (orders the crowd's work)")
         RELEVANCE = "relevance", _("Relevance (filters images before the crowd)")
 
+    class Estimator(models.TextChoices):
+        FINE_TUNED = "fine_tuned", _("Fine-tuned network (the paper's two stages)")
+        COLD_START = "cold_start", _("Cold-start estimate (ImageNet Lite0, text and image evidence)")
+        CRISIS_LEARNED = "crisis_learned", _("Learned in the crisis (a head on frozen Lite0 embeddings)")
+
     name = models.CharField(max_length=200)
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.DIFFICULTY)
     crisis = models.ForeignKey(
@@ -216,6 +221,12 @@ class ModelVersion(models.Model):
         on_delete=models.CASCADE,
         related_name="model_versions",
         help_text="Empty: a global model, used by crises without one of their own.",
+    )
+    estimator = models.CharField(
+        max_length=20,
+        choices=Estimator.choices,
+        default=Estimator.FINE_TUNED,
+        help_text=_("How the version scores images; the checkpoint is a network, or a head on Lite0 embeddings."),
     )
     backbone = models.CharField(max_length=100)
     image_size = models.PositiveIntegerField()
@@ -228,6 +239,14 @@ class ModelVersion(models.Model):
     label_counts = models.JSONField(default=dict)
     data_hash = models.CharField(max_length=64)
     metrics = models.JSONField(default=dict, help_text="Test-split metrics with 95% confidence intervals.")
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "The promotion check: this version and the one active before it on the same held-back images of the "
+            "crisis, and the decision."
+        ),
+    )
     history = models.JSONField(default=dict, help_text="Loss and accuracy per epoch; the unfreeze point.")
     checkpoint = models.CharField(max_length=500, help_text="Path of the checkpoint file.")
     curves = models.ImageField(upload_to="models/", blank=True)
@@ -254,6 +273,10 @@ class ModelVersion(models.Model):
                 condition=Q(is_active=True, crisis__isnull=True),
                 name="one_active_global_model_per_purpose",
             ),
+            # The cold start is installed on first use by whichever worker scores first: one row per head file.
+            models.UniqueConstraint(
+                fields=["checkpoint"], condition=Q(estimator="cold_start"), name="one_cold_start_version_per_head"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -274,7 +297,30 @@ class DifficultyPrediction(models.Model):
     probabilities = models.JSONField(default=dict)
     predicted_label = models.CharField(max_length=20, blank=True)
     ease = models.FloatField(null=True, blank=True, help_text="Probability of the easy class, in [0, 1].")
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text=_("What the estimate rests on: scene cues, text, image text, duplicates.")
+    )
     scored_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.media_id}: {self.predicted_label or 'unscored'}"
+
+
+class MediaEmbedding(models.Model):
+    """A frozen backbone's feature vector of an image, computed once when it is scored: the input of the cold-start
+    estimate and of the heads learned in a crisis, which then train in seconds without reading images again."""
+
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="embeddings")
+    backbone = models.CharField(max_length=100)
+    views = models.PositiveSmallIntegerField(help_text=_("Square crops averaged into the vector."))
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text=_("float16 values, little-endian."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["media", "backbone", "views"], name="one_embedding_per_image_and_backbone")
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.media_id}: {self.backbone} x{self.views} ({self.dim})"

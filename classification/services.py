@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
+from classification.difficulty_services import UNSCORED, Prediction, difficulty_version_for, head_estimates
 from classification.errors import TooFewRelevanceLabels
 from classification.geolocation.geocoder import CachedGeocoder
 from classification.geolocation.loader import geolocator
@@ -372,9 +373,10 @@ def difficulty_batch_wait(*, media_id: int) -> float:
 def media_score_difficulty(*, media_id: int) -> int:
     """TEXT_GEOLOCATED -> DIFFICULTY_SCORED for this image and up to a batch of others of its crisis waiting.
 
-    Scores with the active model version (the crisis's own, else the global one); without one, images move on
-    unscored (``model_version=None``) so that the crowd is never blocked by a missing model. Returns how many
-    images this call moved: the others' messages then find their stage moved and do nothing.
+    Scores with the active model version (the crisis's own, else the global one, else the cold start installed on
+    first use, see difficulty_services); with none (DIFFICULTY_COLD_START off), images move on unscored
+    (``model_version=None``) so that the crowd is never blocked by a missing model. Returns how many images this
+    call moved: the others' messages then find their stage moved and do nothing.
     """
     media = Media.objects.filter(pk=media_id).only("crisis_id", "stage").first()
     if media is None or media.stage != Media.Stage.TEXT_GEOLOCATED:
@@ -386,11 +388,11 @@ def media_score_difficulty(*, media_id: int) -> int:
         .select_related("crisis", "post")[: settings.DIFFICULTY_BATCH_SIZE - 1]
     )
     batch.insert(0, Media.objects.select_related("crisis", "post").get(pk=media_id))
-    version = model_version_active(crisis_id=media.crisis_id)
-    predictions = _predict(version=version, batch=batch)
+    version = difficulty_version_for(crisis_id=media.crisis_id)
+    predictions = difficulty_predict(version=version, batch=batch)
     relevance = media_relevance_probabilities(media_ids=[image.pk for image in batch])
     moved = 0
-    for image, (probabilities, label, ease) in zip(batch, predictions, strict=True):
+    for image, (probabilities, label, ease, evidence) in zip(batch, predictions, strict=True):
         with transaction.atomic():
             if not media_advance(
                 media_id=image.pk, from_stage=Media.Stage.TEXT_GEOLOCATED, to_stage=Media.Stage.DIFFICULTY_SCORED
@@ -403,6 +405,7 @@ def media_score_difficulty(*, media_id: int) -> int:
                     "probabilities": probabilities,
                     "predicted_label": label,
                     "ease": ease,
+                    "evidence": evidence,
                 },
             )
             crowd_tasks_create_for_media(
@@ -412,11 +415,14 @@ def media_score_difficulty(*, media_id: int) -> int:
     return moved
 
 
-def _predict(*, version: ModelVersion | None, batch: list[Media]) -> list[tuple[dict, str, float | None]]:
-    """(probabilities, label, ease) per image; unscored rows for images without a file or without a model."""
-    unscored = ({}, "", None)
+def difficulty_predict(*, version: ModelVersion | None, batch: list[Media]) -> list[Prediction]:
+    """(probabilities, label, ease, evidence) per image; unscored rows for images without a file or a model.
+    Head versions (cold start, learned in a crisis) score from Lite0 embeddings; networks score the files."""
+    unscored = UNSCORED
     if version is None:
         return [unscored] * len(batch)
+    if version.estimator != ModelVersion.Estimator.FINE_TUNED:
+        return head_estimates(version=version, batch=batch)
     scorable = [image for image in batch if image.image]
     result = model_version_classifier(version=version).score(
         [image.image.path for image in scorable],
@@ -427,7 +433,7 @@ def _predict(*, version: ModelVersion | None, batch: list[Media]) -> list[tuple[
     for image, score in zip(scorable, result.scores, strict=True):
         probabilities = dict(zip(result.class_names, map(float, score.probabilities), strict=True))
         label = max(probabilities, key=probabilities.get)
-        by_id[image.pk] = (probabilities, label, probabilities.get("easy"))
+        by_id[image.pk] = (probabilities, label, probabilities.get("easy"), {"estimator": version.estimator})
     return [by_id.get(image.pk, unscored) for image in batch]
 
 
@@ -470,9 +476,10 @@ def media_rescore_difficulty(*, media_ids: list[int]) -> int:
     for image in images:
         by_crisis.setdefault(image.crisis_id, []).append(image)
     for crisis_id, batch in by_crisis.items():
-        version = model_version_active(crisis_id=crisis_id)
+        version = difficulty_version_for(crisis_id=crisis_id)
         relevance = media_relevance_probabilities(media_ids=[image.pk for image in batch])
-        for image, (probabilities, label, ease) in zip(batch, _predict(version=version, batch=batch), strict=True):
+        predictions = difficulty_predict(version=version, batch=batch)
+        for image, (probabilities, label, ease, evidence) in zip(batch, predictions, strict=True):
             with transaction.atomic():
                 DifficultyPrediction.objects.update_or_create(
                     media=image,
@@ -481,6 +488,7 @@ def media_rescore_difficulty(*, media_ids: list[int]) -> int:
                         "probabilities": probabilities,
                         "predicted_label": label,
                         "ease": ease,
+                        "evidence": evidence,
                     },
                 )
                 crowd_tasks_create_for_media(
@@ -490,8 +498,10 @@ def media_rescore_difficulty(*, media_ids: list[int]) -> int:
 
 
 def difficulty_ratings(*, crisis_id: int | None) -> list:
-    """Training rows from the consensus app's rating labels: one per image that has a stored file."""
+    """Training rows from the consensus app's rating labels: one per image that has a stored file and is not held
+    back (held-back images judge every new version against the active one, so no version may train on them)."""
     from classification.difficulty.data import DifficultyRating
+    from classification.difficulty_selectors import held_back
     from consensus.selectors import training_labels
 
     rows = training_labels(crisis_id=crisis_id).select_related("media")
@@ -508,7 +518,7 @@ def difficulty_ratings(*, crisis_id: int | None) -> list:
             warned=bool(row.warnings),
         )
         for row in rows
-        if row.media.image
+        if row.media.image and not held_back(media_id=row.media_id)
     ]
 
 
@@ -630,6 +640,7 @@ def difficulty_train(
     initialisation was not asked for, and ValueError when the labels cannot make two classes.
     """
     from classification.difficulty.data import difficulty_set
+    from consensus.selectors import training_labels
 
     ratings = difficulty_ratings(crisis_id=crisis_id)
     labelled = difficulty_set(
@@ -638,7 +649,8 @@ def difficulty_train(
     return _model_version_train(
         purpose=ModelVersion.Purpose.DIFFICULTY,
         labelled=labelled,
-        labels_available=len(ratings),
+        # Every consensus label counts as available (held-back ones too): difficulty_retrain_due compares this.
+        labels_available=training_labels(crisis_id=crisis_id).count(),
         class_mapping=str(settings.DIFFICULTY_CLASS_MAPPING),
         defaults=_PurposeDefaults(
             backbone=settings.DIFFICULTY_BACKBONE,
@@ -664,7 +676,9 @@ def difficulty_retrain_due() -> int:
     available = training_labels().count()
     if available - (active.consensus_labels if active else 0) < threshold:
         return 0
-    difficulty_train(progress=False)
+    from classification.difficulty_services import model_version_promote_if_better
+
+    model_version_promote_if_better(version=difficulty_train(progress=False))
     return 1
 
 

@@ -47,9 +47,27 @@ def media_rescore_difficulty_gpu(media_ids: list[int]) -> int:
 
 @shared_task(acks_late=True)
 def difficulty_train(crisis_id: int | None = None, user_id: int | None = None, options: dict | None = None) -> int:
+    from classification.difficulty_services import model_version_promote_if_better
     from classification.services import difficulty_train as train
 
-    return train(crisis_id=crisis_id, user_id=user_id, **(options or {})).pk
+    version = train(crisis_id=crisis_id, user_id=user_id, **(options or {}))
+    model_version_promote_if_better(version=version)  # the same rule as versions learned in a crisis
+    return version.pk
+
+
+@shared_task(acks_late=True)
+def difficulty_learn(crisis_id: int, user_id: int | None = None) -> int | None:
+    from classification.difficulty_services import difficulty_learn as learn
+
+    version = learn(crisis_id=crisis_id, user_id=user_id)
+    return version.pk if version else None
+
+
+@shared_task(acks_late=True)
+def difficulty_learn_due() -> int:
+    from classification.difficulty_services import difficulty_learn_due as due
+
+    return due()
 
 
 @shared_task(acks_late=True)

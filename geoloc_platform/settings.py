@@ -450,3 +450,20 @@ CELERY_BEAT_SCHEDULE["difficulty-retrain-due"] = {
     "task": "classification.tasks.difficulty_retrain_due",
     "schedule": timedelta(hours=1),
 }
+# Geolocatability estimators (classification/difficulty README): the cold start scores every crisis until a version
+# learned from the crisis's own ratings beats it on the crisis's held-back images.
+DIFFICULTY_COLD_START = env.bool("DIFFICULTY_COLD_START", default=True)  # install and activate it when none is active
+DIFFICULTY_COLD_START_HEAD = Path(  # the head it uses: the one trained by train_cold_start_difficulty, shipped
+    env.str("DIFFICULTY_COLD_START_HEAD", default=str(BASE_DIR / "classification/difficulty/coldstart/lite0_head.json"))
+)
+DIFFICULTY_TORCH_THREADS = env.int("DIFFICULTY_TORCH_THREADS", default=1)  # per worker process; 0: torch's default
+DIFFICULTY_CPU_FAST = env.bool("DIFFICULTY_CPU_FAST", default=True)  # channels_last / bf16 on CPU where faster
+DIFFICULTY_CPU_TOLERANCE = env.float("DIFFICULTY_CPU_TOLERANCE", default=0.01)  # largest change vs fp32 accepted
+DIFFICULTY_LEARN_MIN_RATINGS = env.int("DIFFICULTY_LEARN_MIN_RATINGS", default=30)  # 0: no in-crisis learning
+DIFFICULTY_LEARN_NEW_RATINGS = env.int("DIFFICULTY_LEARN_NEW_RATINGS", default=10)  # more since the last try
+DIFFICULTY_LEARN_HELD_BACK_SHARE = env.float("DIFFICULTY_LEARN_HELD_BACK_SHARE", default=0.3)
+DIFFICULTY_LEARN_MIN_HELD_BACK = env.int("DIFFICULTY_LEARN_MIN_HELD_BACK", default=8)
+CELERY_BEAT_SCHEDULE["difficulty-learn-due"] = {
+    "task": "classification.tasks.difficulty_learn_due",
+    "schedule": timedelta(seconds=env.int("DIFFICULTY_LEARN_INTERVAL_SECONDS", default=300)),
+}

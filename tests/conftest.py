@@ -24,6 +24,9 @@ def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Hashing with production strength takes ~0.3 s a user; tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The cold-start difficulty estimate loads Lite0 for every scored image; tests that want it opt in with a
+    # tiny backbone (tests/classification/test_difficulty_estimators.py).
+    settings.DIFFICULTY_COLD_START = False
 
 
 @pytest.fixture(autouse=True)

@@ -89,6 +89,12 @@ class LabelledSet:
         }
 
 
+def rating_class(rating: str, *, mapping: ClassMapping = ClassMapping.EASY_VS_DIFFICULT) -> str | None:
+    """The training class ("easy" or "difficult") of a consensus rating under ``mapping``; None when the mapping
+    leaves it out (Medium under the paper's mapping, "not relevant" always)."""
+    return _MAPPINGS[ClassMapping(mapping)].get(rating.strip().lower().replace(" ", "_"))
+
+
 def difficulty_set(
     ratings: Iterable[DifficultyRating],
     *,

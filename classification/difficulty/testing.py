@@ -47,3 +47,33 @@ def tiny_backbone(*, num_classes: int = 2, image_size: int = TINY_IMAGE_SIZE) ->
         return backbone_build(
             name=TINY_BACKBONE, num_classes=num_classes, hub=False, random_init=True, image_size=image_size
         )
+
+
+def tiny_cold_start_head(path: Path, *, images: Path, count: int = 24) -> Path:
+    """A cold-start head over the tiny embedding, fitted on generated images (class 1, "easy", has a darkened left
+    half), saved to ``path``: what tests install in place of the shipped Lite0 head."""
+    from classification.difficulty.embedding import TINY_EMBEDDING_BACKBONE, embedder_build
+    from classification.difficulty.geolocatability import COLD_START_EVIDENCE_WEIGHTS, HeadKind, head_fit
+
+    rows = images_generate(images, count=count, size=48)
+    embedder = embedder_build(TINY_EMBEDDING_BACKBONE, cpu_fast=False)
+    vectors = embedder.embed([row.path for row in rows]).vectors
+    head = head_fit(
+        vectors,
+        [row.label for row in rows],
+        groups=[row.group for row in rows],
+        kind=HeadKind.COLD_START,
+        backbone=TINY_EMBEDDING_BACKBONE,
+        views=embedder.views,
+        evidence_weights=COLD_START_EVIDENCE_WEIGHTS,
+        c_grid=(1.0,),
+    )
+    head.record.update(
+        {
+            "data": {"folder": "generated", "labels_sha256": "0" * 64, "images": count},
+            "split": {"validation_images": count},
+            "embedding": {"backbone": TINY_EMBEDDING_BACKBONE, "image_size": 32, "weights": "random-init"},
+            "validation_metrics": {"accuracy": {"value": 0.5, "low": 0.3, "high": 0.7}},
+        }
+    )
+    return head.save(path)

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from classification import services
 from classification.difficulty.backbones import WeightsUnavailableError
 from classification.difficulty.testing import TINY_BACKBONE, TINY_IMAGE_SIZE, images_generate
+from classification.difficulty_selectors import held_back
 from classification.models import DifficultyPrediction, ModelVersion
 from consensus.models import RatingConsensus
 from crawling.models import Media, Post
@@ -67,7 +68,14 @@ class TestTrainingFromConsensus:
         crisis = make_crisis()
         version = train_tiny(crisis, tmp_path)
         assert not version.is_active and version.is_random_init
-        assert version.label_counts == {"difficult": 10, "easy": 10}
+        # Held-back images judge promotions: no version trains on them.
+        trained = RatingConsensus.objects.filter(crisis=crisis).exclude(
+            media_id__in=[m for m in Media.objects.values_list("pk", flat=True) if held_back(media_id=m)]
+        )
+        assert version.label_counts == {
+            "difficult": trained.filter(label="difficult").count(),
+            "easy": trained.filter(label="easy").count(),
+        }
         assert set(version.metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix"}
         assert len(version.data_hash) == 64 and version.curves.name.endswith(".png")
         assert version.consensus_labels == 20

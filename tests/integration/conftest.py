@@ -51,6 +51,7 @@ def celery_process(
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DJANGO_SETTINGS_MODULE": "geoloc_platform.settings",
         "PYTHONUNBUFFERED": "1",  # tests read the log while the process runs
+        "DIFFICULTY_COLD_START": "false",  # as in the test process (tests/conftest.py); a test may turn it on
         **(env or {}),
     }
     command = [sys.executable, "-m", "celery", "-A", app]
