@@ -415,12 +415,11 @@ def _funnel(crisis_id: int) -> list[dict]:
 
 
 def _hour(field: str):
-    """The UTC hour an instant falls in, grouped by in the database. SQLite's strftime runs in C, where Django's
-    TruncHour calls back into Python for every row (seconds for a crisis's 100,000 answers)."""
+    """The UTC hour an instant falls in, grouped by in the database. SQLite keeps instants as UTC text
+    ("2024-05-06 10:30:00.000000"): its first 13 characters are the hour, read without parsing any date, where
+    Django's TruncHour calls back into Python for every row (seconds for a crisis's 100,000 answers)."""
     if connection.vendor == "sqlite":
-        return Func(
-            F(field), template="strftime('%%Y-%%m-%%dT%%H:00:00+00:00', %(expressions)s)", output_field=CharField()
-        )
+        return Func(F(field), template="substr(%(expressions)s, 1, 13)", output_field=CharField())
     return TruncHour(field, tzinfo=UTC)
 
 
@@ -437,7 +436,7 @@ class Epoch(Func):
 
 
 def _hour_read(value) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    return datetime.fromisoformat(f"{value}:00:00+00:00") if isinstance(value, str) else value
 
 
 def _throughput(crisis_id: int, now: datetime) -> dict:
