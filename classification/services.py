@@ -351,7 +351,13 @@ def model_version_classifier(*, version: ModelVersion):
         else:
             from classification.difficulty.inference import DifficultyClassifier
 
-            classifier = DifficultyClassifier.from_checkpoint(version.checkpoint, device=settings.DIFFICULTY_DEVICE)
+            classifier = DifficultyClassifier.from_checkpoint(
+                version.checkpoint,
+                device=settings.DIFFICULTY_DEVICE,
+                cpu_fast=settings.DIFFICULTY_CPU_FAST,
+                tolerance=settings.DIFFICULTY_CPU_TOLERANCE,
+                cache_path=settings.DIFFICULTY_MODEL_DIR / "cpu_inference.json",
+            )
         loaded = _classifiers[version.purpose] = (version.pk, classifier)
     return loaded[1]
 

@@ -31,8 +31,10 @@ from classification.difficulty.geolocatability import (
     level_probabilities,
     precision_at_top,
 )
+from classification.difficulty.inference import DifficultyClassifier
 from classification.difficulty.scene import SCENE_GROUPS, scene_cues, scene_shares
-from classification.difficulty.testing import tiny_backbone
+from classification.difficulty.testing import images_generate, tiny_backbone
+from classification.difficulty.training import checkpoint_save
 
 
 def separable(count: int = 120, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -211,6 +213,18 @@ class TestCpuInference:
         second = cpu_inference_choose(model, difference=never, cache_path=cache, **kwargs)
         assert second.name == first.name and second.measured == first.measured
         assert first.measured["fp32"]["accepted"]
+
+    def test_a_checkpoint_scores_within_the_tolerance_in_the_mode_chosen_for_this_cpu(self, tmp_path):
+        model, info = tiny_backbone()
+        checkpoint = checkpoint_save(tmp_path / "tiny.pt", model=model, info=info, class_names=("difficult", "easy"))
+        paths = [row.path for row in images_generate(tmp_path / "images", count=4)]
+        plain = DifficultyClassifier.from_checkpoint(checkpoint, device="cpu").score(paths, device="cpu")
+        fast = DifficultyClassifier.from_checkpoint(
+            checkpoint, device="cpu", cpu_fast=True, tolerance=0.01, cache_path=tmp_path / "modes.json"
+        )
+        assert json.loads((tmp_path / "modes.json").read_text())  # the choice was measured and cached
+        scored = fast.score(paths, device="cpu")
+        assert np.abs(scored.probabilities() - plain.probabilities()).max() <= 0.01
 
     def test_fp32_runs_without_autocast_and_keeps_the_layout(self):
         batch = torch.zeros(1, 3, 8, 8)
