@@ -3,6 +3,10 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from geoloc_platform.crises import selectors, services
 from geoloc_platform.crises.forms import CrisisAdminForm
@@ -48,7 +52,7 @@ def _lifecycle_action(action: str, description: str):
 @admin.register(Crisis)
 class CrisisAdmin(admin.ModelAdmin):
     form = CrisisAdminForm
-    list_display = ["name", "hazard", "status", "visibility", "collection_starts_at", "created_at"]
+    list_display = ["name", "hazard", "status", "visibility", "collection_starts_at", "created_at", "import_link"]
     list_filter = ["status", "hazard", "visibility"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
@@ -81,6 +85,11 @@ class CrisisAdmin(admin.ModelAdmin):
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("Import"))
+    def import_link(self, crisis: Crisis) -> str:
+        url = reverse("admin:crawling_importjob_add") + "?" + urlencode({"crisis": crisis.pk})
+        return format_html('<a href="{}">{}</a>', url, _("Import posts and images"))
 
     class Media:
         css = {"all": ["crises/crisis_form.css"]}

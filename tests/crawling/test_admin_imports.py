@@ -60,6 +60,13 @@ class TestUploadAndPreview:
         Crisis.objects.filter(pk=people["crisis"].pk).update(status=Crisis.Status.CLOSED)
         assert people["crisis"].name not in coordinator.get(UPLOAD_URL).content.decode()
 
+    def test_the_crisis_list_links_each_crisis_to_its_import_page_with_the_crisis_chosen(self, coordinator, people):
+        crisis = people["crisis"]
+        changelist = coordinator.get(reverse("admin:crises_crisis_changelist")).content.decode()
+        link = f"{UPLOAD_URL}?crisis={crisis.pk}"
+        assert f'href="{link}"' in changelist
+        assert f'<option value="{crisis.pk}" selected>' in coordinator.get(link).content.decode()
+
     def test_a_zip_shows_a_preview_of_its_rows_with_the_columns_guessed_and_stores_nothing_yet(
         self, coordinator, people
     ):
