@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for the platform and print the virtualenv's path on the last line.
-# - system libraries from Debian (GDAL/GEOS for the map widget; Chromium for browser tests with --browser);
+# - system libraries from Debian (GDAL/GEOS for the map widget; with --browser, for the tests: Chromium and nginx);
 # - a virtualenv outside the checkout, keyed by the hash of requirements.txt, so a clean clone reuses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ missing=()
 ldconfig -p | grep -q 'libgdal\.so' || missing+=(libgdal32)
 ldconfig -p | grep -q 'libgeos_c\.so' || missing+=(libgeos-c1v5)
 if (( want_browser )) && [[ ! -x /usr/bin/chromium ]]; then missing+=(chromium); fi
+# nginx: the production test runs Debian's nginx with deploy/nginx/default.conf.template in front of gunicorn.
+if (( want_browser )) && [[ ! -x /usr/sbin/nginx ]]; then missing+=(nginx); fi
 if (( ${#missing[@]} )); then apt_install "${missing[@]}"; fi
 
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv >&2
