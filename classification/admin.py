@@ -23,6 +23,7 @@ from classification.models import (
 from classification.tasks import difficulty_learn as difficulty_learn_task
 from classification.tasks import difficulty_train as difficulty_train_task
 from crawling.models import Media
+from geoloc_platform.admin_scoping import CrisisScopedAdminMixin
 from geoloc_platform.crises.selectors import crisis_list_coordinated
 
 
@@ -46,7 +47,7 @@ def metric_with_interval(figure: dict) -> str:
     return f"{figure['value']:.3f} [{figure['low']:.2f}, {figure['high']:.2f}]"
 
 
-class CoordinatedCrisisMixin:
+class CoordinatedCrisisMixin(CrisisScopedAdminMixin):
     """Limit an admin list to rows of crises the user coordinates."""
 
     crisis_lookup = "crisis"
@@ -179,9 +180,12 @@ class HeldBackMediaAdmin(FilteredImagesAdmin):
     stage = Media.Stage.PROBABLY_IRRELEVANT
     list_display = [*FilteredImagesAdmin.list_display, "crisis_threshold"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("crisis__relevance_threshold")
+
     @admin.display(description=_("crisis threshold"))
     def crisis_threshold(self, media: Media) -> str:
-        row = RelevanceThreshold.objects.filter(crisis_id=media.crisis_id).first()
+        row = getattr(media.crisis, "relevance_threshold", None)  # None when the crisis has no threshold yet
         return str(row) if row is not None else "-"
 
 
@@ -274,8 +278,10 @@ class GeocodeCacheEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(CrisisScopedAdminMixin, admin.ModelAdmin):
     """Coordinators compare versions, activate or roll back, and launch training as a Celery job."""
+
+    shared_rows_visible = True  # versions trained on no one crisis serve every crisis
 
     list_display = [
         "name",

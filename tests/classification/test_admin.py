@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from classification.models import RelevanceLabel
+from classification.models import RelevanceLabel, RelevanceThreshold
 from crawling.models import Media, Post
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,9 @@ def staff_login(client, user):
 
 def test_one_click_restores_a_held_back_image_and_it_becomes_a_label(client, people, held_back):
     staff_login(client, people["coordinator"])
+    RelevanceThreshold.objects.create(crisis=people["crisis"], threshold=0.8, relevant_held_back=0.02)
     page = client.get(reverse("admin:classification_heldbackmedia_changelist")).content.decode()
+    assert "hold back at p &gt;= 0.800" in page
     restore_url = reverse("admin:classification_heldbackmedia_restore_one")
     assert f'name="media_id" value="{held_back.pk}" formaction="{restore_url}"' in page
     response = client.post(restore_url, {"media_id": held_back.pk})
