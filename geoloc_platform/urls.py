@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, the API docs).
-    path("favicon.ico", FaviconRedirect.as_view()),
+    path("favicon.ico", FaviconRedirect.as_view(), name="favicon"),
 ]
 
 # Stored images have no public URL: MEDIA_URL is a view that checks who asks (geoloc_platform/protected_media.py).

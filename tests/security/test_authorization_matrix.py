@@ -49,6 +49,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
   accounts:logout                  POST     all 302                                        | the same; GET is 405
   api-schema, api-docs             GET      all 200 (public description)                   | the same
   set_language                     POST     all 302                                        | the same
+  favicon                          GET      all 301 (to the static icon)                   | the same
   stored-file (EXIF-free copies)   GET      resp gresp coord super 200, others 404         | members 200, others 404
   stored-file (originals/...)      GET      all 404: originals are never served            | the same
   admin:*                          see ``test_admin_*`` below (a sample of changelists/change pages per app model)
@@ -129,6 +130,7 @@ MATRIX = {
     ("api-schema", "GET", ""): row(ALL_200),  # the API's description is public, like the API's existence
     ("api-docs", "GET", ""): row(ALL_200),
     ("set_language", "POST", ""): row("302 302 302 302 302 302 302"),
+    ("favicon", "GET", ""): row("301 301 301 301 301 301 301"),
     ("mapping:lease-image", "GET", ""): row("404 404 404 404 404 404 404"),  # the owner's lease only
     ("stored-file", "GET", "clean"): row("404 404 200 200 404 200 200", private(404, 200)),
     ("stored-file", "GET", "original"): row("404 404 404 404 404 404 404"),
