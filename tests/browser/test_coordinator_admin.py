@@ -10,6 +10,7 @@ from crawling.models import ImportJob, Media, Post
 from geoloc_platform.accounts.services import coordinator_grant, role_groups_ensure
 from geoloc_platform.crises.models import Crisis
 from tests.browser.conftest import screenshot
+from tests.browser.drawing import draw_rectangle
 from tests.conftest import PASSWORD, make_crisis, make_user
 from tests.crawling.import_files import FLOOD_ROWS, HEADER, flood_zip
 
@@ -53,12 +54,7 @@ def test_a_crisis_is_set_up_with_tag_inputs_a_drawn_area_and_its_sources_and_err
     page.uncheck("input[name=crawl_sources][value=x]")
     assert chips(page, "languages") == ["pt", "en"] and chips(page, "country_codes") == ["PT"]
 
-    page.locator(".leaflet-draw-draw-rectangle").click()
-    box = page.locator("#id_affected_area-map").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=8)
-    page.mouse.up()
+    draw_rectangle(page, "#id_affected_area-map", start=(0.4, 0.3), end=(0.6, 0.5))
     screenshot(page, "crisis_setup_filled")
     page.get_by_role("button", name="Save", exact=True).click()
 

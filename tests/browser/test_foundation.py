@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from geoloc_platform.accounts.services import coordinator_grant, role_groups_ensure
 from geoloc_platform.crises.models import Crisis, CrisisMembership, CrisisStatusChange
 from tests.browser.conftest import screenshot
+from tests.browser.drawing import draw_rectangle
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,13 +36,7 @@ def test_coordinator_creates_a_crisis_with_a_drawn_area_launches_and_pauses_it(p
     page.fill("#id_country_codes-entry", "br")  # a tag input: Enter makes the chip, in the standard case
     page.keyboard.press("Enter")
 
-    # Draw the affected area: a rectangle dragged across the map widget.
-    page.locator(".leaflet-draw-draw-rectangle").click()
-    box = page.locator("#id_affected_area-map").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=8)
-    page.mouse.up()
+    draw_rectangle(page, "#id_affected_area-map")  # the affected area, dragged across the map widget
     screenshot(page, "admin_crisis_drawn_area")
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url("**/admin/crises/crisis/")
