@@ -9,7 +9,8 @@ gathers the inputs and applies the decision. The rules (consensus README, "Trust
   medium. A pin that only repeats the text-derived guess (``confirms_prior``) or lies outside the crisis area
   weighs little and is never independent evidence.
 - **Enough evidence** (adaptive redundancy): two independent pins by skilled volunteers within the target radius
-  of the centre, or one high-precision pin with a Street View view confirmed by a "yes" check. Fixed redundancy
+  of the centre, or one high-precision pin with its evidence (a Street View view, or clue tags) confirmed by a
+  "yes" check: the check is what shows the photo is there, the recorded view only makes it quicker. Fixed redundancy
   (the policy before adaptive redundancy) is done when ``min_answers`` pins agree within the target radius.
 - **Trust.** With ``requires_record`` a point is published only when its evidence includes a volunteer with a
   track record, a reviewer or a coordinator; otherwise it waits for a check by such a volunteer. No number of
@@ -27,8 +28,10 @@ import numpy as np
 
 from consensus.spatial import MIN_SKILL, PRECISION_WEIGHTS, haversine_m, spatial_consensus
 
-# A published radius is never below this for its precision: three pins on one spot are not "± 0 m".
-PRECISION_RADIUS_FLOOR_M = {"high": 10.0, "medium": 100.0, "low": 1000.0}
+# A stated 68% radius is never below the typical error of one pin of its precision: three pins on one spot are not
+# "± 0 m", and one pin confirmed by a check is not exact either. Assumptions (a Street View match within tens of
+# metres, "the right street or area" within a block or two, a town), shown in the consensus README.
+PRECISION_RADIUS_FLOOR_M = {"high": 30.0, "medium": 150.0, "low": 1000.0}
 
 
 class Outcome(enum.StrEnum):
@@ -95,6 +98,7 @@ class Rule:
     verified_pin_skill: float = 0.3  # a single pin confirmed by a check needs this skill
     prior_weight: float = 0.2  # weight factor of a pin that only confirms the text-derived guess
     outside_weight: float = 0.1
+    check_radius_m: float = 50.0  # a "yes" says the photo was taken within this distance of the pin
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,10 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
             return Decision(Outcome.NEEDS_EXPERT_REVIEW, f"{reason} after {n_answers} answers", evidence=summary)
         return Decision(Outcome.NEEDS_MORE_ANSWERS, reason, evidence=summary)
     precision = _precision(support, yes)
-    radius_68 = max(result.radius_68_m, PRECISION_RADIUS_FLOOR_M.get(precision, 0.0))
+    floor = PRECISION_RADIUS_FLOOR_M.get(precision, 0.0)
+    if yes:
+        floor = max(floor, rule.check_radius_m)
+    radius_68 = max(result.radius_68_m, floor)
     radius_95 = max(result.radius_95_m, radius_68)
     located = {
         "lat": result.lat,
@@ -238,7 +245,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     verifiable = [
         p
         for p in independent
-        if p.effective_precision == "high" and p.has_streetview and (p.skill >= rule.verified_pin_skill or p.trusted)
+        if p.effective_precision == "high" and (p.skill >= rule.verified_pin_skill or p.trusted)
     ]
     confirmed = [p for p in verifiable if any(c.volunteer_id != p.volunteer_id for c in yes)]
     if rule.adaptive:
@@ -246,7 +253,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
         enough_reason = (
             f"{len(skilled)} independent pins agree within {rule.target_radius_m:.0f} m"
             if len(skilled) >= 2
-            else "a Street View match was confirmed by a check"
+            else "a high-precision pin with evidence was confirmed by a check"
         )
     else:
         enough = True  # fixed redundancy: every answer asked for is in and they agree
@@ -265,7 +272,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
         if to_verify is not None and not any(c.volunteer_id != to_verify.volunteer_id for c in yes):
             return Decision(
                 Outcome.AWAITING_VERIFICATION,
-                "a Street View match waits for a check by a volunteer with a record",
+                "a high-precision pin with evidence waits for a check by a volunteer with a record",
                 trusted=trusted,
                 verify=to_verify,
                 **located,

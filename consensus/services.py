@@ -245,6 +245,7 @@ def publication_rule(*, crisis: Crisis) -> Rule:
         skilled_skill=settings.CONSENSUS_SKILLED_SKILL,
         verified_pin_skill=settings.CONSENSUS_VERIFIED_PIN_SKILL,
         prior_weight=settings.CONSENSUS_PRIOR_CONFIRM_WEIGHT,
+        check_radius_m=settings.CROWD_VERIFY_YES_M,
     )
 
 
@@ -446,6 +447,8 @@ class _RecordCount:
     gold_correct: int = 0
     confirmed: int = 0
     contradicted: int = 0
+    checks_right: int = 0  # verification answers alone: they score the skill of checking
+    checks_scored: int = 0
 
     def pin(self, *, distance_m: float, radius_m: float) -> None:
         if distance_m <= settings.CONSENSUS_TARGET_RADIUS_M:
@@ -453,11 +456,17 @@ class _RecordCount:
         elif distance_m > max(1000.0, 4 * radius_m):
             self.contradicted += 1
 
-    def check(self, *, verdict: str, expected: str) -> None:
-        if verdict == expected:
+    def check(self, *, verdict: str, expected: str, gold: bool = False) -> None:
+        right = verdict == expected
+        wrong = {verdict, expected} == {"yes", "no"}  # "nearby" against yes or no is a matter of metres
+        self.checks_right += right
+        self.checks_scored += right or wrong
+        if gold:
+            self.gold_correct += right
+        elif right:
             self.confirmed += 1
-        elif {verdict, expected} == {"yes", "no"}:
-            self.contradicted += 1  # "nearby" against yes or no is a matter of metres, not a wrong check
+        elif wrong:
+            self.contradicted += 1
 
 
 def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> VolunteerSkill:
@@ -496,7 +505,7 @@ def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> Volunteer
                 to_gold.append(gold_error)
                 record.gold_correct += gold_error <= settings.CONSENSUS_GOLD_CORRECT_M
             elif not geolocation:
-                record.gold_correct += verdict == gold_label
+                record.check(verdict=verdict, expected=gold_label, gold=True)
             continue
         result = results.get(media_id)
         if result is None or lat is None:
@@ -521,7 +530,7 @@ def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> Volunteer
     skill.median_time_on_task_s = float(np.median(times)) if times else None
     skill.n_gold_checked, skill.n_gold_correct = record.gold_checked, record.gold_correct
     skill.n_confirmed, skill.n_contradicted = record.confirmed, record.contradicted
-    skill.skill = skill_score(skill)
+    skill.skill = skill_score(skill, checks=(record.checks_right, record.checks_scored))
     skill.computed_at = timezone.now()
     skill.save()
     crowd.volunteer_skill_set(
@@ -530,7 +539,7 @@ def volunteer_skill_recompute(*, volunteer_id: int, crisis_id: int) -> Volunteer
     return skill
 
 
-def skill_score(skill: VolunteerSkill) -> float:
+def skill_score(skill: VolunteerSkill, *, checks: tuple[int, int] = (0, 0)) -> float:
     """One number in [0, 1] for routing: closeness of pins (gold counts double) blended with rating accuracy.
 
     A pin 250 m from the consensus scores 0.5; the score halves again at 750 m. The estimate is shrunk towards
@@ -546,10 +555,10 @@ def skill_score(skill: VolunteerSkill) -> float:
     if skill.rating_accuracy is not None and not skill.rating_pooled:
         parts.append(skill.rating_accuracy)
         weights.append(1.0)
-    checked = skill.n_gold_checked + skill.n_confirmed + skill.n_contradicted
-    if checked:
-        # Checked answers, verifications included: the verification task doubles as gold for skill.
-        parts.append((skill.n_gold_correct + skill.n_confirmed) / checked)
+    right, scored = checks
+    if scored:
+        # Verification answers checked against gold or a trusted result: the check doubles as gold for skill.
+        parts.append(right / scored)
         weights.append(1.0)
     prior = settings.CROWD_NEWCOMER_SKILL
     if not parts:

@@ -37,14 +37,15 @@ from consensus.models import CrisisRatingStats, LocationConsensus
 from crawling.models import Media, Post
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.services import crisis_create, crisis_transition
-from tasks_app import services
-from tasks_app.errors import LeaseExpired
+from tasks_app import replay_crowd, services
+from tasks_app.errors import LeaseExpired, NoTrackRecord
 from tasks_app.models import Answer, Assignment, CrowdTask
 
 DEFAULTS_PATH = Path(__file__).with_name("replay_defaults.yaml")
 CLASSES = ("easy", "medium", "difficult", "impossible")
 PRECISIONS = ("high", "medium", "low", "cannot")
 POLICIES = tuple(Crisis.SchedulingPolicy.values)  # difficulty_priority, breadth_first, depth_first, random
+CONSENSUS_POLICIES = ("today", "adaptive")  # the publication rules compared (replay_defaults.yaml)
 MILESTONES = (50, 100, 500)
 SLUG_PREFIX = "replay-"
 USER_PREFIX = "replay-"
@@ -95,6 +96,8 @@ class SimVolunteer:
     rng: random.Random
     user: object = None
     done: bool = False
+    behaviour: str = replay_crowd.HONEST
+    experienced: bool = False  # arrives with a track record from earlier crises
 
 
 def images_generate(*, config: dict, seed: int) -> list[SimImage]:
@@ -189,6 +192,13 @@ def area_of(crisis: Crisis) -> dict | None:
     return {"south": min(lats), "north": max(lats), "west": min(lons), "east": max(lons)}
 
 
+def area_polygon(area: dict) -> dict:
+    """The config's bounding box as the crisis's affected area (GeoJSON)."""
+    west, south, east, north = area["west"], area["south"], area["east"], area["north"]
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 def crowd_generate(*, config: dict, seed: int) -> list[SimVolunteer]:
     rng = random.Random(f"crowd-{seed}")
     crowd = config["crowd"]
@@ -260,6 +270,13 @@ class RunResult:
     cannot_time_share: float
     fleiss_kappa: float | None
     max_answers_over_redundancy: int  # answers beyond the redundancy a task had at the end (0 means never)
+    consensus: str = "today"
+    scenario: str = "honest"
+    verification_answers: int = 0
+    false_beyond_radius: int = 0  # published farther from the truth than their stated 68% radius
+    false_far: int = 0  # published more than 1 km from the truth
+    false_both: int = 0  # both: wrong beyond what they claim, by a distance that matters to responders
+    awaiting_verification: int = 0  # at the end: agreed, waiting for a check by a volunteer with a record
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, published, published high)
     breakdown: list[dict] = field(default_factory=list)  # figures 13/14: precision x time by predicted class
 
@@ -270,6 +287,18 @@ class RunResult:
     @property
     def answers_per_published(self) -> float | None:
         return self.geolocation_answers / self.published if self.published else None
+
+    @property
+    def work_per_published(self) -> float | None:
+        """Geolocation and verification answers per published point (ratings are the classifier's, not the map's)."""
+        return (self.geolocation_answers + self.verification_answers) / self.published if self.published else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy} / {self.consensus} / {self.scenario}"
+
+    def rate(self, count: int) -> float:
+        return count / self.published if self.published else 0.0
 
     def figures(self) -> dict:
         """Everything compared between runs (determinism), without the long series."""
@@ -349,12 +378,28 @@ class Replay:
         policy: str,
         seed: int,
         template: list[dict] | None = None,
+        consensus: str = "today",
+        scenario: str = "honest",
+        priors: dict | None = None,
     ):
         self.config, self.images, self.policy, self.seed = config, images, policy, seed
+        self.consensus, self.scenario = consensus, scenario
         self.template = template  # the task rows of the first run, copied into the next runs' crises
+        self.priors = priors or {}  # image index -> replay_crowd.Prior (the text's guess)
+        roles, experienced = replay_crowd.roles_assign(
+            config={**config, "behaviours": config["scenarios"][scenario]}, seed=seed, count=len(crowd)
+        )
         # Each run gets fresh copies: volunteers' private random streams restart identically for every policy.
         self.crowd = [
-            SimVolunteer(v.index, v.skill, v.arrive_s, v.leave_s, random.Random(f"v{seed}-{v.index}-{policy}"))
+            SimVolunteer(
+                v.index,
+                v.skill,
+                v.arrive_s,
+                v.leave_s,
+                random.Random(f"v{seed}-{v.index}-{policy}"),
+                behaviour=roles[v.index],
+                experienced=v.index in experienced,
+            )
             for v in crowd
         ]
         self.end_s = int(config["duration_hours"] * 3600)
@@ -366,6 +411,7 @@ class Replay:
         self.timeline: list[tuple[float, int, int]] = [(0.0, 0, 0)]
         self.time_by_media: Counter = Counter()
         self.late = self.refused = 0
+        self.gold_media: set[int] = set()
 
     def at(self, seconds: float):
         return self.start + timedelta(seconds=seconds)
@@ -374,15 +420,20 @@ class Replay:
 
     def setup(self) -> None:
         redundancy = self.config["redundancy"]
+        area = self.config["area"]
         crisis = crisis_create(
             created_by=None,
-            name=f"Replay {self.policy} {self.token}",
+            name=f"Replay {self.policy} {self.consensus} {self.scenario} {self.token}",
             slug=f"{SLUG_PREFIX}{self.policy.replace('_', '-')}-{self.token}",
             hazard=Crisis.Hazard.OTHER,
             description="Throwaway crisis of manage.py simulate_crisis; deleted when the run ends.",
             scheduling_policy=self.policy,
             geolocation_redundancy=redundancy["geolocation"],
             rating_redundancy=redundancy["rating"],
+            affected_area=area_polygon(area),
+            trusted_min_record=self.config["trust"]["min_record"],
+            area_margin_km=self.config["trust"]["area_margin_km"],
+            **self.config["consensus_policies"][self.consensus],
         )
         self.crisis = crisis_transition(crisis=crisis, action="launch", user=None)
         posts = Post.objects.bulk_create(
@@ -392,6 +443,7 @@ class Replay:
                 source_id=f"replay-{image.index}",
                 text=f"Simulated post {image.index}",
                 posted_at=self.start,
+                **self.prior_fields(image),
             )
             for image in self.images
         )
@@ -433,11 +485,65 @@ class Replay:
             user.set_unusable_password()
             user.save()
             volunteer.user = user
+        self.gold_setup()
+        self.records_setup()
+
+    def prior_fields(self, image: SimImage) -> dict:
+        prior = self.priors.get(image.index)
+        if prior is None:
+            return {}
+        return {"geo_lat": prior.lat, "geo_lon": prior.lon, "geo_accuracy_m": prior.accuracy_m}
+
+    def gold_setup(self) -> None:
+        """Practice images with a known location (easy ones, in the area), and practice checks on some of them."""
+        spec = self.config["gold"]
+        rng = random.Random(f"gold-{self.seed}")
+        area = self.config["area"]
+        for number in range(int(spec["images"])):
+            index = len(self.images) + number
+            lat, lon = rng.uniform(area["south"], area["north"]), rng.uniform(area["west"], area["east"])
+            truth = SimImage(index, 0, lat, lon, 0, 1.0)
+            post = Post.objects.create(
+                crisis=self.crisis, source=Post.Source.DEMO, source_id=f"replay-gold-{number}", posted_at=self.start
+            )
+            media = Media.objects.create(crisis=self.crisis, post=post, stage=Media.Stage.QUEUED)
+            self.media_truth[media.pk] = truth
+            self.gold_media.add(media.pk)
+            services.gold_task_create(media_id=media.pk, lat=lat, lon=lon)
+            if rng.random() < spec["verification_share"]:
+                wrong = rng.random() < spec["wrong_pin_share"]
+                distance = rng.uniform(1000, 3000) if wrong else rng.uniform(0, 20)
+                pin = replay_crowd.offset(lat, lon, distance_m=distance, bearing=rng.uniform(0, 2 * math.pi))
+                services.gold_verification_task_create(media_id=media.pk, pin_lat=pin[0], pin_lon=pin[1])
+
+    def records_setup(self) -> None:
+        """Volunteers who arrive with a track record: correct checked answers in an earlier (throwaway) crisis."""
+        from consensus.models import VolunteerSkill
+        from consensus.selectors import volunteer_record
+
+        experienced = [v for v in self.crowd if v.experienced]
+        if not experienced:
+            return
+        self.past = crisis_create(
+            created_by=None,
+            name=f"Replay past {self.token}",
+            slug=f"{SLUG_PREFIX}past-{self.token}",
+            hazard=Crisis.Hazard.OTHER,
+            description="Throwaway crisis holding the replay's volunteers' earlier records; deleted with the run.",
+        )
+        record = int(self.config["trust"]["experienced_record"])
+        for volunteer in experienced:
+            VolunteerSkill.objects.create(
+                volunteer=volunteer.user, crisis=self.past, n_gold_checked=record, n_gold_correct=record, skill=0.5
+            )
+            services.volunteer_skill_set(
+                user_id=volunteer.user.pk, skill=0.5, record=volunteer_record(volunteer_id=volunteer.user.pk)
+            )
 
     def teardown(self) -> None:
-        crisis = getattr(self, "crisis", None)
-        if crisis is not None and crisis.pk:
-            Crisis.objects.filter(pk=crisis.pk).delete()
+        for crisis in (getattr(self, "crisis", None), getattr(self, "past", None)):
+            if crisis is not None and crisis.pk:
+                Crisis.objects.filter(pk=crisis.pk).delete()
         get_user_model().objects.filter(pk__in=[v.user.pk for v in self.crowd if v.user is not None]).delete()
 
     # the event loop
@@ -488,8 +594,8 @@ class Replay:
         rng = volunteer.rng
         first = CrowdTask.Kind.RATING if rng.random() < crowd["rating_share"] else CrowdTask.Kind.GEOLOCATION
         second = CrowdTask.Kind.GEOLOCATION if first == CrowdTask.Kind.RATING else CrowdTask.Kind.RATING
-        lease = None
-        for kind in (first, second):
+        lease = self.check_lease(volunteer, t)
+        for kind in () if lease is not None else (first, second):
             lease = services.lease_grant(
                 crisis=self.crisis, volunteer=volunteer.user, kind=kind, now=self.at(t), rng=self.lease_rng
             )
@@ -506,13 +612,52 @@ class Replay:
         if lease.task.kind == CrowdTask.Kind.RATING:
             seconds = _time_on_task(self.config, "rating", volunteer.skill, rng)
             fields = {"difficulty": _rating(self.config, image.true_class, rng)}
+        elif lease.task.kind == CrowdTask.Kind.VERIFICATION:
+            # At least a share of what geolocating the same image would take this volunteer (the assumption).
+            geolocating = _time_on_task(self.config, CLASSES[image.true_class], volunteer.skill, rng)
+            seconds = self.config["verification"]["time_share"] * geolocating
+            task = lease.task
+            group = replay_crowd.group_spot(image, seed=self.seed)
+            verdict = replay_crowd.verification_verdict(
+                behaviour=volunteer.behaviour,
+                pin_error_m=replay_crowd.distance_m(task.reference_lat, task.reference_lon, image.lat, image.lon),
+                group_pin=replay_crowd.distance_m(task.reference_lat, task.reference_lon, *group) <= 50,
+                config=self.config,
+                rng=rng,
+            )
+            fields = {"verdict": verdict}
         else:
             seconds = _time_on_task(self.config, CLASSES[image.true_class], volunteer.skill, rng)
             precision = _precision(self.config, image.true_class, volunteer.skill, rng)
             fields = {"precision": precision}
             if precision != "cannot":
                 fields["lat"], fields["lon"] = _pin(self.config, image, precision, rng)
+            fields = replay_crowd.geolocation_fields(
+                behaviour=volunteer.behaviour,
+                honest=fields,
+                image=image,
+                prior=self.priors.get(image.index),
+                config=self.config,
+                area=self.config["area"],
+                seed=self.seed,
+                rng=rng,
+            )
         push(t + seconds, "submit", volunteer.index, (lease.pk, lease.task.kind, lease.task.media_id, seconds, fields))
+
+    def check_lease(self, volunteer: SimVolunteer, t: float):
+        """Volunteers with a record take a waiting check first (the hub offers it first); none before this policy."""
+        if self.consensus == "today":
+            return None
+        try:
+            return services.lease_grant(
+                crisis=self.crisis,
+                volunteer=volunteer.user,
+                kind=CrowdTask.Kind.VERIFICATION,
+                now=self.at(t),
+                rng=self.lease_rng,
+            )
+        except NoTrackRecord:
+            return None
 
     def submit(self, volunteer: SimVolunteer, t: float, payload: tuple, push) -> None:
         lease_id, kind, media_id, seconds, fields = payload
@@ -526,7 +671,7 @@ class Replay:
         else:
             self.late += answer.is_late
             self.time_by_media[media_id] += seconds
-            if kind == CrowdTask.Kind.GEOLOCATION:
+            if kind in (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION):
                 self.consensus_seen(media_id, t)
         push(t + self.config["crowd"]["gap_seconds"], "request", volunteer.index)
 
@@ -576,6 +721,12 @@ class Replay:
         overshoot = max([overshoot] + [row["n"] - row["task__redundancy"] for row in per_task])
         stats = CrisisRatingStats.objects.filter(crisis_id=crisis_id).first()
         volunteer_hours = sum(max(0.0, min(v.leave_s, self.end_s) - v.arrive_s) for v in self.crowd) / 3600
+        points = LocationConsensus.objects.filter(
+            crisis_id=crisis_id, status=LocationConsensus.Status.DONE, lat__isnull=False
+        ).values_list("media_id", "lat", "lon", "radius_68_m")
+        truth = {media_id: (image.lat, image.lon) for media_id, image in self.media_truth.items()}
+        beyond, far, both = replay_crowd.false_publishes(points, truth)
+        awaiting = sum(1 for status in final.values() if status == LocationConsensus.Status.AWAITING_VERIFICATION)
         return RunResult(
             policy=self.policy,
             duration_s=self.end_s,
@@ -594,6 +745,13 @@ class Replay:
             cannot_time_share=cannot_time / total_time if total_time else 0.0,
             fleiss_kappa=stats.fleiss_kappa if stats else None,
             max_answers_over_redundancy=overshoot,
+            consensus=self.consensus,
+            scenario=self.scenario,
+            verification_answers=answers.get(CrowdTask.Kind.VERIFICATION, 0),
+            false_beyond_radius=beyond,
+            false_far=far,
+            false_both=both,
+            awaiting_verification=awaiting,
             timeline=list(self.timeline),
             breakdown=self.breakdown(),
         )
@@ -629,28 +787,44 @@ def replay_run(
     policies: tuple[str, ...] = POLICIES,
     progress: bool = False,
     images: list[SimImage] | None = None,
+    consensus: tuple[str, ...] = ("today",),
+    scenarios: tuple[str, ...] = ("honest",),
 ) -> list[RunResult]:
-    """Replay the same seeded images and crowd once per policy; every run cleans up after itself.
+    """Replay the same seeded images and crowd once per scheduling policy, publication rule and crowd scenario.
 
-    ``images`` come from ``images_from_crisis`` to replay a real crisis; by default they are generated.
+    Every run cleans up after itself. ``images`` come from ``images_from_crisis`` to replay a real crisis; by
+    default they are generated. ``consensus`` names entries of the config's ``consensus_policies``, ``scenarios``
+    entries of its ``scenarios`` (shares of careless or hostile volunteers).
     """
     images = images if images is not None else images_generate(config=config, seed=seed)
     crowd = crowd_generate(config=config, seed=seed)
+    priors = replay_crowd.priors_generate(config=config, images=images, seed=seed)
+    runs = [(policy, rule, scenario) for scenario in scenarios for rule in consensus for policy in policies]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=int(len(policies) * int(config["duration_hours"] * 3600)), unit="sim s", unit_scale=True)
+        bar = tqdm(total=int(len(runs) * int(config["duration_hours"] * 3600)), unit="sim s", unit_scale=True)
     results = []
-    template = None
     try:
         with celery_in_process(), platform_settings(config.get("platform_settings") or {}), quiet_logs():
-            for policy in policies:
+            templates: dict[str, list[dict]] = {}
+            for policy, rule, scenario in runs:
                 if bar is not None:
-                    bar.set_description(policy)
-                run = Replay(config=config, images=images, crowd=crowd, policy=policy, seed=seed, template=template)
+                    bar.set_description(f"{policy} {rule} {scenario}")
+                run = Replay(
+                    config=config,
+                    images=images,
+                    crowd=crowd,
+                    policy=policy,
+                    seed=seed,
+                    template=templates.get(rule),  # the tasks' redundancy depends on the rule
+                    consensus=rule,
+                    scenario=scenario,
+                    priors=priors,
+                )
                 results.append(run.run(bar))
-                template = run.template
+                templates.setdefault(rule, run.template)
     finally:
         if bar is not None:
             bar.close()
@@ -664,8 +838,23 @@ def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.0f} min"
 
 
+def _share(count: int, result: RunResult) -> str:
+    return f"{count} ({100 * result.rate(count):.1f}%)" if result.published else "-"
+
+
+def run_labels(results: list[RunResult]) -> list[str]:
+    """Column names: what differs between the runs (scheduling policy, publication rule, crowd scenario)."""
+    parts = [
+        [r.policy for r in results],
+        [r.consensus for r in results],
+        [r.scenario for r in results],
+    ]
+    varying = [values for values in parts if len(set(values)) > 1] or [parts[0]]
+    return [", ".join(values[i] for values in varying) for i in range(len(results))]
+
+
 def comparison_table(results: list[RunResult]) -> str:
-    """The policies side by side, as a Markdown table."""
+    """The runs side by side, as a Markdown table."""
     rows = [
         ("High-precision published per volunteer-hour", lambda r: f"{r.high_per_volunteer_hour:.1f}"),
         ("High-precision published in the first hour", lambda r: str(r.high_in_first_hour)),
@@ -679,11 +868,22 @@ def comparison_table(results: list[RunResult]) -> str:
         ),
         ("Leases expired (incl. late answers)", lambda r: str(r.leases_expired)),
         ("Images retired 'cannot geolocate'", lambda r: str(r.cannot_geolocate)),
-        ("Answers (geolocation / rating)", lambda r: f"{r.geolocation_answers} / {r.rating_answers}"),
+        (
+            "Geolocation and check answers per published point",
+            lambda r: "-" if r.work_per_published is None else f"{r.work_per_published:.2f}",
+        ),
+        ("False publishes: farther than their stated 68% radius", lambda r: _share(r.false_beyond_radius, r)),
+        ("False publishes: more than 1 km off", lambda r: _share(r.false_far, r)),
+        ("False publishes: both (wrong beyond the radius, by over 1 km)", lambda r: _share(r.false_both, r)),
+        ("Waiting for a check at the end", lambda r: str(r.awaiting_verification)),
+        (
+            "Answers (geolocation / check / rating)",
+            lambda r: f"{r.geolocation_answers} / {r.verification_answers} / {r.rating_answers}",
+        ),
         ("Ratings' Fleiss kappa", lambda r: "-" if r.fleiss_kappa is None else f"{r.fleiss_kappa:.2f}"),
         ("Volunteer-hours", lambda r: f"{r.volunteer_hours:.1f}"),
     ]
-    header = "| | " + " | ".join(r.policy for r in results) + " |"
+    header = "| | " + " | ".join(run_labels(results)) + " |"
     lines = [header, "|---" * (len(results) + 1) + "|"]
     for name, cell in rows:
         lines.append(f"| {name} | " + " | ".join(cell(r) for r in results) + " |")
@@ -693,7 +893,7 @@ def comparison_table(results: list[RunResult]) -> str:
 def breakdown_table(result: RunResult) -> str:
     """Figures 13/14 as a table: per predicted difficulty, share of answers and median time per precision."""
     lines = [
-        f"Precision reached vs time on task by predicted difficulty ({result.policy}, geolocation answers)",
+        f"Precision reached vs time on task by predicted difficulty ({result.label}, geolocation answers)",
         "",
         "| predicted | answers | " + " | ".join(f"{p}: share, median s" for p in PRECISIONS) + " | within 300 s |",
         "|---" * (len(PRECISIONS) + 3) + "|",
@@ -721,13 +921,13 @@ def chart_save(results: list[RunResult], path: Path, *, title: str = "") -> Path
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
-    for index, result in enumerate(results):
+    for index, (result, name) in enumerate(zip(results, run_labels(results), strict=True)):
         color = f"C{index}"
         hours = [*(t / 3600 for t, _, _ in result.timeline), result.duration_s / 3600]
         published = [*(n for _, n, _ in result.timeline), result.published]
         high = [*(h for _, _, h in result.timeline), result.published_high]
-        ax.step(hours, published, where="post", color=color, label=f"{result.policy}: all published")
-        ax.step(hours, high, where="post", color=color, linestyle="--", label=f"{result.policy}: high precision")
+        ax.step(hours, published, where="post", color=color, label=f"{name}: all published")
+        ax.step(hours, high, where="post", color=color, linestyle="--", label=f"{name}: high precision")
     ax.set_xlabel("simulated hours")
     ax.set_ylabel("published points")
     ax.set_title(title or "Crisis replay: published points per scheduling policy")
@@ -753,13 +953,18 @@ def breakdown_chart_save(result: RunResult, path: Path) -> Path:
             row = next(r for r in result.breakdown if r["predicted"] == label and r["precision"] == precision)
             if row["answers"]:
                 ax.scatter(x, y, s=2000 * row["share"], alpha=0.5, color=f"C{x}")
-                ax.annotate(f"{100 * row['share']:.0f}%\n{row['median_time_s']:.0f} s", (x, y), ha="center",
-                            va="center", fontsize=8)  # fmt: skip
+                ax.annotate(
+                    f"{100 * row['share']:.0f}%\n{row['median_time_s']:.0f} s",
+                    (x, y),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                )
     ax.set_xticks(range(4), [f"predicted {c}" for c in CLASSES])
     ax.set_yticks(range(4), PRECISIONS)
     ax.set_ylim(-0.6, 3.6)
     ax.set_xlim(-0.6, 3.6)
-    ax.set_title(f"Precision reached and median time on task ({result.policy}); size = share of answers")
+    ax.set_title(f"Precision reached and median time on task ({result.label}); size = share of answers")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

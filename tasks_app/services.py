@@ -225,11 +225,13 @@ def _wants_gold(*, crisis: Crisis, volunteer: AbstractBaseUser, rng: random.Rand
     # Draw first: the answer count is only read for the few draws that could fall under the rate.
     if draw >= max(settings.CROWD_GOLD_RATE, settings.CROWD_GOLD_MIN_RATE):
         return False
+    if draw < settings.CROWD_GOLD_MIN_RATE:
+        return True
+    # Gold is for newcomers: a volunteer with a track record gets the floor rate only (the draw above), enough to
+    # notice one who stopped being careful; the others' rate tapers with their answers in this crisis.
+    if selectors.volunteer_has_record(volunteer=volunteer, crisis=crisis):
+        return False
     answered = Answer.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).count()
-    # Answers checked in earlier crises count too: gold is for newcomers, and a track record is not new.
-    answered += (
-        VolunteerProfile.objects.filter(user_id=volunteer.pk).values_list("record_checked", flat=True).first() or 0
-    )
     return draw < gold_rate(answered=answered)
 
 

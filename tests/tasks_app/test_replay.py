@@ -102,6 +102,8 @@ def test_the_replay_never_exceeds_redundancy_and_leaves_real_crises_untouched(tm
         "--volunteers=3",
         "--hours=0.75",
         "--policies=difficulty_priority,depth_first",
+        "--consensus=today,adaptive",
+        "--scenarios=honest",
         f"--out={tmp_path}",
         "--no-progress",
     )
@@ -112,7 +114,8 @@ def test_the_replay_never_exceeds_redundancy_and_leaves_real_crises_untouched(tm
     assert Crisis.objects.count() == 1
     assert (tmp_path / "published.png").stat().st_size > 0
     assert (tmp_path / "precision_by_difficulty.png").stat().st_size > 0
-    assert "difficulty_priority" in (tmp_path / "replay.md").read_text()
+    text = (tmp_path / "replay.md").read_text()
+    assert "difficulty_priority, today" in text and "depth_first, adaptive" in text
 
 
 def test_answers_stay_within_each_tasks_redundancy_during_a_run(monkeypatch):
@@ -166,3 +169,23 @@ def test_a_real_crisis_is_replayed_from_its_predictions_and_crowd_results_and_le
     assert {m.pk: model_to_dict(m) for m in Media.objects.filter(crisis=source)} == before
     assert CrowdTask.objects.filter(crisis=source).count() == tasks_before
     assert not Crisis.objects.filter(slug__startswith=replay.SLUG_PREFIX).exists()
+
+
+def test_adaptive_verification_publishes_with_fewer_answers_and_checks_by_volunteers_with_a_record():
+    config = small_config(images=120, volunteers=6, duration_hours=1.5)
+    today, adaptive = replay.replay_run(
+        config=config, seed=4, policies=("difficulty_priority",), consensus=("today", "adaptive")
+    )
+    assert adaptive.verification_answers > 0 and today.verification_answers == 0
+    assert adaptive.published > 0
+    assert adaptive.work_per_published < today.work_per_published
+
+
+@pytest.mark.parametrize("scenario", ["coordinated", "prior_clickers"])
+def test_hostile_volunteers_publish_nothing_far_off_under_the_record_rule(scenario):
+    config = small_config(images=80, volunteers=5, duration_hours=1.0)
+    (result,) = replay.replay_run(
+        config=config, seed=2, policies=("difficulty_priority",), consensus=("adaptive",), scenarios=(scenario,)
+    )
+    assert result.scenario == scenario and result.geolocation_answers > 10
+    assert result.false_far == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from geoloc_platform.crises.models import Crisis
-from tasks_app import replay
+from tasks_app import replay, replay_folder
 
 
 class Command(BaseCommand):
@@ -24,8 +24,18 @@ class Command(BaseCommand):
         parser.add_argument("--hours", type=float, help="Simulated duration in hours (default 8).")
         parser.add_argument(
             "--policies",
-            default=",".join(replay.POLICIES),
-            help=f"Comma-separated scheduling policies (default: {','.join(replay.POLICIES)}).",
+            default="difficulty_priority",
+            help=f"Comma-separated scheduling policies, some of {','.join(replay.POLICIES)} (default: the first).",
+        )
+        parser.add_argument(
+            "--consensus",
+            default=",".join(replay.CONSENSUS_POLICIES),
+            help="Comma-separated publication rules (the config's consensus_policies; default: today,adaptive).",
+        )
+        parser.add_argument(
+            "--scenarios",
+            default="honest,careless,prior_clickers,coordinated",
+            help="Comma-separated crowds (the config's scenarios: shares of careless or hostile volunteers).",
         )
         parser.add_argument("--out", default="var/replay", help="Folder for the table, the JSON and the charts.")
         parser.add_argument(
@@ -34,13 +44,18 @@ class Command(BaseCommand):
             help="Replay this crisis's images (predictions, consensus, text guesses) instead of generated ones; "
             "the crisis itself is only read.",
         )
+        parser.add_argument(
+            "--from-folder",
+            metavar="FOLDER",
+            help="Replay a folder of real images: scored by the platform's difficulty estimator (the active global "
+            "version, the cold start by default), with their labels (easy/medium/difficult/impossible in "
+            "FOLDER/labels.csv, columns file,label) as the hidden truth.",
+        )
+        parser.add_argument("--folder-images", default="", help="Subfolder of FOLDER that labels.csv's paths are in.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
-        policies = tuple(p.strip() for p in options["policies"].split(",") if p.strip())
-        unknown = set(policies) - set(replay.POLICIES)
-        if unknown or not policies:
-            raise CommandError(f"Unknown policies {sorted(unknown)}: use some of {', '.join(replay.POLICIES)}.")
+        policies = _names(options["policies"], replay.POLICIES, "policies")
         try:
             config = replay.config_load(
                 options["config"],
@@ -50,6 +65,8 @@ class Command(BaseCommand):
             )
         except (OSError, ValueError) as error:
             raise CommandError(f"Cannot read the config: {error}") from error
+        consensus = _names(options["consensus"], tuple(config["consensus_policies"]), "publication rules")
+        scenarios = _names(options["scenarios"], tuple(config["scenarios"]), "scenarios")
         images = None
         if options["from_crisis"]:
             crisis = Crisis.objects.filter(slug=options["from_crisis"]).first()
@@ -60,9 +77,25 @@ class Command(BaseCommand):
             if not images:
                 raise CommandError(f"{crisis.name} has no images past the relevance filter to replay.")
             config["images"] = len(images)
+        if options["from_folder"]:
+            try:
+                images, summary = replay_folder.images_from_folder(
+                    root=options["from_folder"], config=config, seed=options["seed"],
+                    image_folder=options["folder_images"],
+                )  # fmt: skip
+            except (OSError, KeyError, ValueError) as error:
+                raise CommandError(f"Cannot replay {options['from_folder']}: {error}") from error
+            config["images"] = len(images)
+            self.stdout.write(summary)
         started = time.perf_counter()
         results = replay.replay_run(
-            config=config, seed=options["seed"], policies=policies, progress=not options["no_progress"], images=images
+            config=config,
+            seed=options["seed"],
+            policies=policies,
+            consensus=consensus,
+            scenarios=scenarios,
+            progress=not options["no_progress"],
+            images=images,
         )
         elapsed = time.perf_counter() - started
         out = Path(options["out"])
@@ -96,3 +129,11 @@ class Command(BaseCommand):
         )
         self.stdout.write(text)
         self.stdout.write(self.style.SUCCESS(f"\nChart: {chart}\nBreakdown chart: {breakdown_chart}"))
+
+
+def _names(value: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = set(names) - set(known)
+    if unknown or not names:
+        raise CommandError(f"Unknown {what} {sorted(unknown)}: use some of {', '.join(known)}.")
+    return names

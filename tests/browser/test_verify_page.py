@@ -1,0 +1,78 @@
+"""In a real browser: a volunteer with a track record checks a pin with the keyboard, and the point is published."""
+
+import pytest
+
+from consensus.models import LocationConsensus
+from geoloc_platform.crises.services import crisis_transition
+from tasks_app import services
+from tasks_app.models import Answer
+from tests.browser.conftest import screenshot
+from tests.conftest import PASSWORD, make_crisis, make_user
+from tests.tasks_app.conftest import queue, with_record
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PIN = (-30.0346, -51.2177)
+
+
+@pytest.fixture
+def pinned(db, settings):
+    """An image one newcomer pinned with a Street View view: it waits for a check."""
+    settings.CROWD_GOLD_RATE = 0
+    coordinator = make_user("coord", is_staff=True)
+    crisis = crisis_transition(
+        crisis=make_crisis(slug="canoas-floods", coordinator=coordinator), action="launch", user=coordinator
+    )
+    (image,) = queue(crisis, eases=(0.9,), kinds=("geolocation",), with_file=True)
+    newcomer = make_user("newcomer")
+    lease = services.lease_grant(crisis=crisis, volunteer=newcomer, kind="geolocation")
+    services.answer_submit(
+        volunteer=newcomer,
+        lease_id=lease.pk,
+        kind="geolocation",
+        lat=PIN[0],
+        lon=PIN[1],
+        precision="high",
+        pano_lat=PIN[0],
+        pano_lon=PIN[1],
+        pano_heading=90.0,
+        pano_pitch=0.0,
+        interaction={"map_moved": True, "map_zoomed": True, "place_searched": False, "streetview_opened": True},
+    )
+    return crisis, image
+
+
+def log_in(page, username: str, next_url: str) -> None:
+    page.goto(next_url)
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{next_url}")
+
+
+def test_a_volunteer_with_a_record_checks_a_pin_with_the_keyboard_and_publishes_it(page, pinned):
+    crisis, image = pinned
+    assert LocationConsensus.objects.get(media=image).status == "awaiting_verification"
+    with_record(make_user("checker"), correct=40)
+    log_in(page, "checker", f"/crises/{crisis.slug}/verify/")
+    page.get_by_role("heading", name="Is this photo at this pin?").wait_for()
+    page.locator("#task-map .leaflet-marker-icon").wait_for()
+    page.locator("#verify-streetview-link").wait_for()  # no Embed key here: a link at the recorded view
+    assert "heading=90" in page.locator("#verify-streetview-link").get_attribute("href")
+    screenshot(page, "verification_page")
+
+    page.keyboard.press("y")
+    page.get_by_text("Nothing left for you right now").wait_for()
+    check = Answer.objects.get(kind="verification")
+    assert (check.verdict, check.lat, check.lon) == ("yes", PIN[0], PIN[1])
+    consensus = LocationConsensus.objects.get(media=image)
+    assert (consensus.status, consensus.trusted, consensus.precision) == ("done", True, "high")
+
+
+def test_a_volunteer_without_a_record_is_told_how_to_earn_one(page, pinned, page_problems):
+    crisis, _ = pinned
+    make_user("ana")
+    page_problems.allow(r"403")  # the page answers 403 on purpose
+    log_in(page, "ana", f"/crises/{crisis.slug}/verify/")
+    page.get_by_role("heading", name="Checks are for volunteers with a track record").wait_for()
+    assert not Answer.objects.filter(kind="verification").exists()
