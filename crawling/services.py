@@ -695,7 +695,7 @@ def _import_row(job: ImportJob, number: int, row, images: imports.ZipImages | No
         read = imports.row_read(row, job.mapping)
         existing = Post.objects.filter(crisis=job.crisis, source=Post.Source.CSV, source_id=read.post.source_id).first()
         if existing is not None:
-            _import_row_record(job, number, ImportRow.Outcome.SKIPPED, post=existing, message=_ALREADY_IMPORTED)
+            _import_row_record(job, number, ImportRow.Outcome.SKIPPED, post=existing, message=_already_imported())
             return
         data = _import_row_image(read, images)
         decoded = decode_image(data)
@@ -716,10 +716,11 @@ def _import_row(job: ImportJob, number: int, row, images: imports.ZipImages | No
     except IntegrityError:
         # The same post was stored meanwhile (the same file imported twice at once), or another run of this job
         # recorded the row: the row's post and image are rolled back together.
-        _import_row_record(job, number, ImportRow.Outcome.SKIPPED, message=_ALREADY_IMPORTED)
+        _import_row_record(job, number, ImportRow.Outcome.SKIPPED, message=_already_imported())
 
 
-_ALREADY_IMPORTED = "already imported (a row with the same id, or the same text and image, was imported before)"
+def _already_imported() -> str:
+    return _("Already imported: a row with the same id, or the same text and image, was imported before.")
 
 
 def _import_row_image(read: imports.CsvRow, images: imports.ZipImages | None) -> bytes:
