@@ -18,10 +18,11 @@ from crawling import selectors, services
 from crawling.forms import ImportMappingForm, ImportUploadForm
 from crawling.imports import ImportFileError
 from crawling.models import CrawlState, ImportJob, Media, Post
+from geoloc_platform.admin_scoping import CrisisScopedAdminMixin
 from geoloc_platform.crises.selectors import crisis_list_coordinated, user_is_coordinator
 
 
-class CoordinatedCrisisMixin:
+class CoordinatedCrisisMixin(CrisisScopedAdminMixin):
     """Limit an admin list to rows of crises the user coordinates."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

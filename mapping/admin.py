@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from geoloc_platform.admin_scoping import CrisisScopedAdminMixin
 from geoloc_platform.crises.selectors import crisis_list_coordinated
 from mapping import exports, selectors
 from mapping.models import BlurredImage, CrisisMapExport, CrisisPrivacy, DashboardSnapshot
@@ -32,7 +33,8 @@ def _export_action(fmt: str):
 
 
 @admin.register(CrisisMapExport)
-class CrisisMapExportAdmin(admin.ModelAdmin):
+class CrisisMapExportAdmin(CrisisScopedAdminMixin, admin.ModelAdmin):
+    crisis_lookup = "pk"
     list_display = ["name", "hazard", "status", "visibility", "map_link", "dashboard_link"]
     list_filter = ["status", "hazard", "visibility"]
     actions = [_export_action(fmt) for fmt in exports.FORMATS]
@@ -65,7 +67,7 @@ class CrisisMapExportAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrisisPrivacy)
-class CrisisPrivacyAdmin(admin.ModelAdmin):
+class CrisisPrivacyAdmin(CrisisScopedAdminMixin, admin.ModelAdmin):
     list_display = ["crisis", "blur_for_volunteers", "purged_at"]
     readonly_fields = ["purged_at"]
 
@@ -79,7 +81,8 @@ class CrisisPrivacyAdmin(admin.ModelAdmin):
 
 
 @admin.register(BlurredImage)
-class BlurredImageAdmin(admin.ModelAdmin):
+class BlurredImageAdmin(CrisisScopedAdminMixin, admin.ModelAdmin):
+    crisis_lookup = "media__crisis"
     list_display = ["media", "faces", "plates", "detector", "created_at"]
     readonly_fields = ["media", "image", "faces", "plates", "detector", "created_at"]
 
@@ -92,7 +95,7 @@ class BlurredImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(DashboardSnapshot)
-class DashboardSnapshotAdmin(admin.ModelAdmin):
+class DashboardSnapshotAdmin(CrisisScopedAdminMixin, admin.ModelAdmin):
     list_display = ["crisis", "computed_at", "duration_ms"]
     readonly_fields = ["crisis", "data", "computed_at", "duration_ms"]
 

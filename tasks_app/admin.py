@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from geoloc_platform.admin_scoping import CrisisScopedAdminMixin
 from geoloc_platform.crises.selectors import crisis_list_coordinated, user_is_coordinator
 from tasks_app import services
 from tasks_app.errors import NotQueueable
@@ -15,7 +16,7 @@ def _coordinates_any(request: HttpRequest) -> bool:
     return user.is_active and (user.is_superuser or (user.is_staff and crisis_list_coordinated(user=user).exists()))
 
 
-class CoordinatedCrisisMixin:
+class CoordinatedCrisisMixin(CrisisScopedAdminMixin):
     """Coordinators see (and act on) the rows of the crises they coordinate.
 
     Access follows the crisis roles rather than model permissions, so the Coordinators group needs no extra
