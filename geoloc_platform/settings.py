@@ -211,6 +211,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {"classification.tasks.*_gpu": {"queue": env.str("DIFFICULTY_QUEUE", default="gpu")}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = TIME_ZONE
+# A worker consuming the cpu queue loads the gazetteer before forking its children, which then share it.
+GEOLOC_GAZETTEER_PRELOAD = env.bool("GEOLOC_GAZETTEER_PRELOAD", default=True)
 
 # How long an image may sit in a working stage before the sweeper nudges it again.
 PIPELINE_STUCK_AFTER = timedelta(seconds=env.int("PIPELINE_STUCK_AFTER_SECONDS", default=600))
