@@ -30,6 +30,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
                                             verification: no track record 403, coord super 204
   tasks_app:api-progress           GET      anon 403, others 200                           | anon 403, outsiders 404
   tasks_app:api-places             GET      anon 403, others 200                           | anon 403, outsiders 404
+  tasks_app:api-leaderboard        GET      all 200 (as the work page)                     | outsiders 404
   tasks_app:api-answer-submit      POST {}  anon 403, others 400                           | the same (no crisis yet)
   tasks_app:api-lease-heartbeat    POST     anon 403, others 403 (not their lease)         | the same
   tasks_app:api-answer-others      GET      anon 403, others 404 (not their answer)        | the same
@@ -109,6 +110,7 @@ MATRIX = {
     ),
     ("tasks_app:api-progress", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),
     ("tasks_app:api-places", "GET", ""): row("403 200 200 200 200 200 200", private(403, 200)),
+    ("tasks_app:api-leaderboard", "GET", ""): row(ALL_200, private(404, 200)),
     ("tasks_app:api-answer-submit", "POST", ""): row("403 400 400 400 400 400 400"),
     ("tasks_app:api-lease-heartbeat", "POST", ""): row("403 403 403 403 403 403 403"),
     ("tasks_app:api-answer-others", "GET", ""): row("403 404 404 404 404 404 404"),
@@ -205,6 +207,7 @@ def call(client: Client, world: World, name: str, method: str, extra: str):
         "tasks_app:api-task-next": [slug],
         "tasks_app:api-progress": [slug],
         "tasks_app:api-places": [slug],
+        "tasks_app:api-leaderboard": [slug],
         "tasks_app:api-lease-heartbeat": [world.lease_id],
         "tasks_app:api-lease-skip": [world.lease_id],
         "tasks_app:api-answer-others": [world.answer_id],
