@@ -122,9 +122,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--log-dir", type=Path, default=ROOT / "var" / "bench_worker_memory")
     options = parser.parse_args()
-    if not Place.objects.exists():
-        print("No gazetteer in this database: run `python manage.py build_gazetteer` first.")
-        return 1
+    if not app.conf.broker_url or not Place.objects.exists():
+        # `make bench` runs every script: without a broker or a gazetteer there is nothing to measure here.
+        print("skipped: needs CELERY_BROKER_URL and a database with the gazetteer (manage.py build_gazetteer)")
+        return 0
     options.log_dir.mkdir(parents=True, exist_ok=True)
     results = [
         run_mode(preload=preload, posts=options.posts, concurrency=options.concurrency, log_dir=options.log_dir)
