@@ -236,6 +236,12 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     agreed = radius_68 <= rule.target_radius_m
     if not agreed:
         spread = f"68% radius {radius_68:.0f} m exceeds the target of {rule.target_radius_m:.0f} m"
+        town = _town_level(pins, distances, rule)
+        if rule.adaptive and town >= 2:
+            # Two volunteers found only the town, and the same one: more pins would not make it precise, and each
+            # costs minutes on a difficult image. A reviewer with a record decides what to do with it.
+            reason = f"{town} independent pins agree on the town only; {spread}"
+            return Decision(Outcome.NEEDS_EXPERT_REVIEW, reason, **located)
         if at_max:
             return Decision(Outcome.NEEDS_EXPERT_REVIEW, f"{spread} after {n_answers} answers", **located)
         return Decision(Outcome.NEEDS_MORE_ANSWERS, spread, **located)
@@ -291,6 +297,15 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
             **located,
         )
     return Decision(Outcome.DONE, enough_reason, trusted=trusted, **located)
+
+
+def _town_level(pins: Sequence[Pin], distances: np.ndarray, rule: Rule) -> int:
+    """Volunteers whose independent pins all say "only the town" and lie in one town (within the cluster radius)."""
+    if any(p.effective_precision != "low" for p in pins):
+        return 0
+    if any(d > rule.cluster_eps_m for d in distances):
+        return 0
+    return len({p.volunteer_id for p in pins if p.independent})
 
 
 def _near(check: Check, lat: float, lon: float, metres: float) -> bool:

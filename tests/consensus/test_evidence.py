@@ -113,3 +113,11 @@ def test_the_popup_summary_names_the_best_record_among_the_volunteers():
         40,
         38,
     )
+
+
+def test_two_pins_agreeing_on_the_town_only_stop_asking_and_go_to_review():
+    town = [pin(1, HERE, precision="low"), pin(2, (-30.045, -51.22), precision="low")]  # about 1 km apart
+    decision = decide(pins=town, checks=[], n_cannot=0, rule=ADAPTIVE)
+    assert decision.outcome == Outcome.NEEDS_EXPERT_REVIEW and "town" in decision.reason
+    fixed = decide(pins=town, checks=[], n_cannot=1, rule=Rule(adaptive=False))
+    assert fixed.outcome == Outcome.NEEDS_MORE_ANSWERS  # fixed redundancy asks up to its maximum
