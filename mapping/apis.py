@@ -27,6 +27,7 @@ from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_is_coordinator
 from geoloc_platform.throttling import ScopedRateThrottle
 from mapping import exports, selectors, services
+from mapping.forecast import assumptions_said
 from mapping.geojson import as_datetime, feature_collection, guess_features, point_features
 from mapping.selectors import PRECISION_RANK, CrisisAccess, MapFilters
 
@@ -257,4 +258,9 @@ class DashboardApi(APIView):
             raise Http404("No such crisis.")
         snapshot = services.dashboard_snapshot_fresh(crisis=crisis)
         snapshot.age_seconds = round((timezone.now() - snapshot.computed_at).total_seconds(), 1)
-        return Response(self.OutputSerializer(snapshot).data)
+        body = self.OutputSerializer(snapshot).data
+        forecast = (body["data"] or {}).get("forecast")
+        if forecast:  # a copy for this response: the snapshot is shared by coordinators of every language
+            said = assumptions_said(forecast["assumptions"])
+            body["data"] = {**body["data"], "forecast": {**forecast, "assumptions": said}}
+        return Response(body)

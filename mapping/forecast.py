@@ -11,9 +11,46 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Avg, Count, F, Max, Min, Sum
+from django.utils.translation import gettext, gettext_noop
 
 DIFFICULTY_ORDER = ("easy", "", "medium", "difficult")  # "" is unscored: served between easy and medium
 DEFAULT_HORIZONS_H = (1, 4, 8)
+
+# Stored untranslated with their numbers: the dashboard API says them in each coordinator's language.
+RATE_MEASURED = gettext_noop(
+    "The %(active)s volunteers active in the last hour keep going at the measured %(rate)s geolocation answers per "
+    "volunteer-hour (last %(window)s h)."
+)
+RATE_UNKNOWN = gettext_noop(
+    "No geolocation answers in the last %(window)s h: the rate of the %(active)s volunteers active in the last "
+    "hour is unknown."
+)
+ANSWERS_MEASURED = gettext_noop(
+    "An image takes %(answers)s answers to publish (the measured mean, or its remaining slots when more)."
+)
+ANSWERS_REMAINING = gettext_noop("An image takes its remaining answers to publish.")
+ORDER = gettext_noop(
+    "Images are served easiest first; unscored images count between easy and medium; images predicted impossible "
+    "are withheld and not counted."
+)
+
+
+@dataclass(frozen=True)
+class Assumption:
+    text: str  # a message id of the catalogue, with %(name)s placeholders
+    params: dict
+
+    def say(self) -> str:
+        """In the active language."""
+        return gettext(self.text) % self.params
+
+
+def assumptions_said(assumptions: list) -> list[str]:
+    """Stored assumptions ({text, params}) in the active language; older snapshots held plain English text."""
+    return [
+        Assumption(item["text"], item.get("params", {})).say() if isinstance(item, dict) else str(item)
+        for item in assumptions
+    ]
 
 
 @dataclass
@@ -26,7 +63,7 @@ class Forecast:
     published_within: dict[str, int] = field(default_factory=dict)  # "1h" -> images
     clear_easy_medium_hours: float | None = None
     volunteers_needed: dict[str, int] = field(default_factory=dict)  # "by 4h" -> volunteers
-    assumptions: list[str] = field(default_factory=list)
+    assumptions: list["Assumption"] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,14 +108,15 @@ def crisis_forecast(*, crisis_id: int, now: datetime, window: timedelta = timede
         answers_per_published_image=round(per_image, 2) if per_image else None,
         queue=queue,
     )
+    window = f"{forecast.window_hours:g}"
     forecast.assumptions = [
-        f"The {active} volunteers active in the last hour keep going at the measured "
-        f"{forecast.answers_per_volunteer_hour or 'unknown'} geolocation answers per volunteer-hour "
-        f"(last {forecast.window_hours:g} h).",
-        f"An image takes {forecast.answers_per_published_image or 'its remaining'} answers to publish "
-        "(the measured mean, or its remaining slots when more).",
-        "Images are served easiest first; unscored images count between easy and medium; images predicted "
-        "impossible are withheld and not counted.",
+        Assumption(RATE_MEASURED, {"active": active, "rate": rate_text, "window": window})
+        if (rate_text := forecast.answers_per_volunteer_hour)
+        else Assumption(RATE_UNKNOWN, {"active": active, "window": window}),
+        Assumption(ANSWERS_MEASURED, {"answers": forecast.answers_per_published_image})
+        if forecast.answers_per_published_image
+        else Assumption(ANSWERS_REMAINING, {}),
+        Assumption(ORDER, {}),
     ]
     if not rate:
         return forecast

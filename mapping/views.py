@@ -109,6 +109,55 @@ def crisis_map(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(f"{reverse('mapping:map')}?{urlencode({'crisis': slug})}")
 
 
+def dashboard_chart_strings() -> dict:
+    """The words of the dashboard's charts and tables; ``{hours}`` is filled in by the script."""
+    return {
+        "ratings": _("ratings"),
+        "geolocations": _("geolocations"),
+        "reviews": _("reviews"),
+        "located": _("located"),
+        "predicted": _("predicted"),
+        "images": _("images"),
+        "medianTimeOnTask": _("median time on task (s)"),
+        "shareHigh": _("share high precision"),
+        "medianTimeToGeolocate": _("median time to geolocate (min)"),
+        "labels": {
+            "easy": _("easy"),
+            "medium": _("medium"),
+            "difficult": _("difficult"),
+            "impossible": _("impossible"),
+            "unscored": _("unscored"),
+        },
+        "noGeolocated": _("No geolocated images yet."),
+        "noModel": _("No difficulty model is active: images reach volunteers unscored."),
+        "noForecast": _("No forecast yet."),
+        "noAnswersWindow": _("No geolocation answers in the last {hours} h: nothing to forecast from."),
+        "activeVolunteersHour": _("active volunteers (last hour)"),
+        "answersPerVolunteerHour": _("answers per volunteer-hour"),
+        "answersPerPublished": _("answers per published image"),
+        "publishedWithin": _("published within {hours}"),
+        "hoursToClear": _("hours to clear easy + medium"),
+        "volunteersNeeded": _("volunteers needed to clear easy + medium by {hours}"),
+        "activeLastHour": _("active, last hour"),
+        "activeLastDay": _("active, last 24 h"),
+        "allTime": _("all time"),
+        "textGuesses": _("unverified text guesses"),
+        "fleiss": _("Fleiss' kappa"),
+        "krippendorff": _("Krippendorff's alpha (ordinal)"),
+        "warningRate": _("warning rate"),
+        "ratingsCount": _("ratings"),
+        "funnel": {
+            "posts": _("posts"),
+            "images": _("images"),
+            "unique": _("unique"),
+            "relevant": _("relevant"),
+            "queued": _("queued"),
+            "geolocated": _("geolocated"),
+            "reviewed": _("reviewed"),
+        },
+    }
+
+
 def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     crisis = get_object_or_404(Crisis, slug=slug)
     if not user_is_coordinator(user=request.user, crisis=crisis):
@@ -124,6 +173,7 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
                 % {"n": settings.MAP_DASHBOARD_MAX_AGE_SECONDS},
                 "failed": _("Could not load the statistics: retrying. Data shown is of {time}."),
                 "loading": _("Loading statistics…"),
+                **dashboard_chart_strings(),
             },
         },
     }

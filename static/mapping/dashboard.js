@@ -5,6 +5,7 @@
   "use strict";
 
   var config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  var S = config.strings;  // every word the charts and tables show, translated by the server
   var NS = "http://www.w3.org/2000/svg";
 
   function el(tag, text, className) {
@@ -33,7 +34,7 @@
     steps.forEach(function (step, i) {
       var y = i * (bar + gap);
       var w = Math.max(2, (width - label - 60) * step.count / max);
-      chart.appendChild(svg("text", { x: 0, y: y + 15, class: "dash-label" }, step.step));
+      chart.appendChild(svg("text", { x: 0, y: y + 15, class: "dash-label" }, S.funnel[step.step] || step.step));
       chart.appendChild(svg("rect", { x: label, y: y, width: w, height: bar, class: "dash-bar" }));
       chart.appendChild(svg("text", { x: label + w + 4, y: y + 15, class: "dash-value" }, step.count));
     });
@@ -43,10 +44,10 @@
   function throughput(target, data) {
     var width = 460, height = 160, pad = 24;
     var series = [
-      { name: "ratings", values: data.answers.rating, cls: "dash-line-rating" },
-      { name: "geolocations", values: data.answers.geolocation, cls: "dash-line-geo" },
-      { name: "reviews", values: data.answers.review, cls: "dash-line-review" },
-      { name: "located", values: data.geolocated, cls: "dash-line-located" },
+      { name: S.ratings, values: data.answers.rating, cls: "dash-line-rating" },
+      { name: S.geolocations, values: data.answers.geolocation, cls: "dash-line-geo" },
+      { name: S.reviews, values: data.answers.review, cls: "dash-line-review" },
+      { name: S.located, values: data.geolocated, cls: "dash-line-located" },
     ];
     var max = 1;
     series.forEach(function (s) { s.values.forEach(function (v) { max = Math.max(max, v); }); });
@@ -76,7 +77,7 @@
     target.replaceChildren();
     table.replaceChildren();
     var head = el("tr");
-    ["predicted", "images", "median time on task (s)", "share high precision", "median time to geolocate (min)"]
+    [S.predicted, S.images, S.medianTimeOnTask, S.shareHigh, S.medianTimeToGeolocate]
       .forEach(function (h) { head.appendChild(el("th", h)); });
     table.appendChild(head);
     var labels = Object.keys(groups).sort(function (a, b) { return LABEL_ORDER.indexOf(a) - LABEL_ORDER.indexOf(b); });
@@ -105,20 +106,20 @@
         chart.appendChild(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: r.toFixed(1), class: "dash-dot dash-" + label }));
       });
       panel.appendChild(chart);
-      panel.appendChild(el("figcaption", label + " (" + group.n + ")"));
+      panel.appendChild(el("figcaption", (S.labels[label] || label) + " (" + group.n + ")"));
       target.appendChild(panel);
       var tr = el("tr");
-      [label, group.n, fmt(group.median_time_on_task_s, 0), fmt(group.share_high_precision),
+      [S.labels[label] || label, group.n, fmt(group.median_time_on_task_s, 0), fmt(group.share_high_precision),
         group.median_time_to_geolocate_s === null ? "–" : fmt(group.median_time_to_geolocate_s / 60, 1)]
         .forEach(function (v) { tr.appendChild(el("td", v)); });
       table.appendChild(tr);
     });
-    if (!labels.length) { target.appendChild(el("p", "No geolocated images yet.")); }
+    if (!labels.length) { target.appendChild(el("p", S.noGeolocated)); }
   }
 
   function models(target, list) {
     target.replaceChildren();
-    if (!list.length) { target.appendChild(el("p", "No difficulty model is active: images reach volunteers unscored. Train one (admin: Crises, action \u201cTrain a difficulty classifier\u201d).")); return; }
+    if (!list.length) { target.appendChild(el("p", S.noModel)); return; }
     list.forEach(function (model) {
       target.appendChild(el("h3", model.name));
       var metrics = model.metrics || {};
@@ -139,19 +140,19 @@
 
   function forecast(target, notes, data) {
     notes.replaceChildren();
-    if (!data) { target.replaceChildren(el("p", "No forecast yet.")); return; }
+    if (!data) { target.replaceChildren(el("p", S.noForecast)); return; }
     if (!data.answers_per_volunteer_hour) {
-      target.replaceChildren(el("p", "No geolocation answers in the last " + data.window_hours + " h: nothing to forecast from."));
+      target.replaceChildren(el("p", S.noAnswersWindow.replace("{hours}", data.window_hours)));
     } else {
       var pairs = [
-        ["active volunteers (last hour)", data.active_volunteers],
-        ["answers per volunteer-hour", fmt(data.answers_per_volunteer_hour, 1)],
-        ["answers per published image", fmt(data.answers_per_published_image, 1)],
+        [S.activeVolunteersHour, data.active_volunteers],
+        [S.answersPerVolunteerHour, fmt(data.answers_per_volunteer_hour, 1)],
+        [S.answersPerPublished, fmt(data.answers_per_published_image, 1)],
       ];
-      Object.keys(data.published_within).forEach(function (h) { pairs.push(["published within " + h, data.published_within[h]]); });
-      pairs.push(["hours to clear easy + medium", fmt(data.clear_easy_medium_hours, 1)]);
+      Object.keys(data.published_within).forEach(function (h) { pairs.push([S.publishedWithin.replace("{hours}", h), data.published_within[h]]); });
+      pairs.push([S.hoursToClear, fmt(data.clear_easy_medium_hours, 1)]);
       Object.keys(data.volunteers_needed).forEach(function (h) {
-        pairs.push(["volunteers needed to clear easy + medium " + h, data.volunteers_needed[h]]);
+        pairs.push([S.volunteersNeeded.replace("{hours}", h), data.volunteers_needed[h]]);
       });
       numbers(target, pairs);
     }
@@ -163,24 +164,24 @@
     funnel(document.getElementById("dash-funnel"), data.funnel);
     throughput(document.getElementById("dash-throughput"), data.throughput);
     numbers(document.getElementById("dash-volunteers"), [
-      ["active, last hour", data.volunteers.last_hour],
-      ["active, last 24 h", data.volunteers.last_day],
-      ["all time", data.volunteers.total],
-      ["unverified text guesses", data.text_guesses],
+      [S.activeLastHour, data.volunteers.last_hour],
+      [S.activeLastDay, data.volunteers.last_day],
+      [S.allTime, data.volunteers.total],
+      [S.textGuesses, data.text_guesses],
     ]);
     var agreement = data.rating_agreement || {};
     numbers(document.getElementById("dash-agreement"), [
-      ["Fleiss' kappa", fmt(agreement.fleiss_kappa)],
-      ["Krippendorff's alpha (ordinal)", fmt(agreement.krippendorff_alpha_ordinal)],
-      ["warning rate", fmt(agreement.warning_rate)],
-      ["ratings", fmt(agreement.n_ratings, 0)],
+      [S.fleiss, fmt(agreement.fleiss_kappa)],
+      [S.krippendorff, fmt(agreement.krippendorff_alpha_ordinal)],
+      [S.warningRate, fmt(agreement.warning_rate)],
+      [S.ratingsCount, fmt(agreement.n_ratings, 0)],
     ]);
     difficulty(document.getElementById("dash-difficulty"), document.getElementById("dash-difficulty-table"), data.by_difficulty);
     models(document.getElementById("dash-models"), data.models || []);
     forecast(document.getElementById("dash-forecast"), document.getElementById("dash-forecast-assumptions"), data.forecast);
   }
 
-  var strings = config.strings || {};
+  var strings = S;
   var stamp = document.getElementById("dash-computed");
   var computedAt = null;
   var ageAt = null;  // [the data's age when received, in s; Date.now() then]: no trust in the clocks agreeing

@@ -1,5 +1,6 @@
 """The dashboard's forecast: measured rates applied to the queue, easiest first, with stated assumptions."""
 
+from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
@@ -68,3 +69,14 @@ def test_easiest_images_are_spent_first_and_a_bucket_left_unfinished_stops_the_c
     queue_by_label = {"easy": {"images": 2, "answers_needed": 6}, "difficult": {"images": 1, "answers_needed": 3}}
     assert _images_done(queue_by_label, 5) == 1
     assert _images_done(queue_by_label, 9) == 3
+
+
+def test_stored_assumptions_are_said_with_their_numbers_in_the_active_language():
+    from mapping.forecast import ANSWERS_MEASURED, Assumption, assumptions_said
+
+    stored = [asdict(Assumption(ANSWERS_MEASURED, {"answers": 3.5})), "An older snapshot's plain sentence."]
+    english = assumptions_said(stored)
+    assert english == [
+        "An image takes 3.5 answers to publish (the measured mean, or its remaining slots when more).",
+        "An older snapshot's plain sentence.",
+    ]
