@@ -30,6 +30,8 @@ def images_from_folder(
     if unknown:
         raise ValueError(f"labels {unknown} are not difficulty classes ({', '.join(CLASSES)})")
     version, estimates = folder_estimates(folder=folder)
+    kept = trained_on_excluded(folder, version)
+    truths, estimates = [truths[i] for i in kept], [estimates[i] for i in kept]
     rng = random.Random(f"folder-images-{seed}")
     area = config["area"]
     images = []
@@ -40,9 +42,31 @@ def images_from_folder(
     easy = np.array([truth == "easy" for truth in truths], dtype=int)
     ease = np.array([image.predicted_ease for image in images])
     accuracy = float(((ease >= 0.5) == easy).mean())
+    left_out = len(folder) - len(kept)
     summary = (
-        f"Scored {len(images)} images of {folder.root.name} with {version.name}: accuracy (easy when ease >= 0.5) "
+        (
+            f"{left_out} images of this folder trained the estimator: replaying the {len(kept)} it never saw.\n"
+            if left_out
+            else ""
+        )
+        + f"Scored {len(images)} images of {folder.root.name} with {version.name}: accuracy (easy when ease >= 0.5) "
         f"{accuracy:.3f}; truly easy among the 20% with the highest ease {precision_at_top(easy, ease):.3f} "
         f"(all images: {easy.mean():.3f})"
     )
     return images, summary
+
+
+def trained_on_excluded(folder, version) -> list[int]:
+    """Indices of the folder's images the version never trained on: when the folder is the one its head recorded
+    (same labels file), only the recorded validation part; otherwise all of them."""
+    from classification.difficulty.folder_eval import grouped_split, regrouped
+
+    record = (version.training_settings or {}).get("record", {})
+    data, split = record.get("data") or {}, record.get("split") or {}
+    if data.get("labels_sha256") != folder.labels_sha256 or "seed" not in split:
+        return list(range(len(folder)))
+    grouped = regrouped(folder, group_column=data.get("group_column"), group_pattern=data.get("group_pattern"))
+    _, validation = grouped_split(grouped, validation_share=split["validation_share"], seed=split["seed"])
+    if folder.files_sha256(validation) != split.get("validation_files_sha256"):
+        raise ValueError("this folder is the estimator's training folder but its split differs from the recorded one")
+    return validation.tolist()

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,18 +66,9 @@ def labelled_folder_load(
         if not (root / relative).is_file():
             missing += 1
             continue
-        if group_column:
-            group = record[group_column]
-        elif pattern is not None:
-            match = pattern.search(Path(relative).name)
-            if match is None:
-                raise ValueError(f"--group-pattern {group_pattern!r} does not match the file name {relative!r}")
-            group = match.group(1) if match.groups() else match.group(0)
-        else:
-            group = relative
+        groups.append(_group(record, relative, column=group_column, pattern=pattern))
         files.append(relative)
         labels.append(int(record[label_column].strip() == positive_label))
-        groups.append(group)
         for key, value in record.items():
             columns.setdefault(key, []).append(value)
     if missing:
@@ -93,6 +84,28 @@ def labelled_folder_load(
         labels_sha256=hashlib.sha256(text.encode()).hexdigest(),
         positive_label=positive_label,
     )
+
+
+def _group(record: dict, relative: str, *, column: str | None, pattern: re.Pattern | None) -> str:
+    if column:
+        return record[column]
+    if pattern is not None:
+        match = pattern.search(Path(relative).name)
+        if match is None:
+            raise ValueError(f"--group-pattern {pattern.pattern!r} does not match the file name {relative!r}")
+        return match.group(1) if match.groups() else match.group(0)
+    return relative
+
+
+def regrouped(folder: LabelledFolder, *, group_column: str | None, group_pattern: str | None) -> LabelledFolder:
+    """The same folder grouped another way (e.g. as a head's record says it was grouped when trained)."""
+    pattern = re.compile(group_pattern) if group_pattern else None
+    records = [dict(zip(folder.columns, row, strict=True)) for row in zip(*folder.columns.values(), strict=True)]
+    groups = [
+        _group(record, relative, column=group_column, pattern=pattern)
+        for record, relative in zip(records, folder.files, strict=True)
+    ]
+    return replace(folder, groups=groups)
 
 
 def grouped_split(folder: LabelledFolder, *, validation_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -225,6 +225,26 @@ class TestLearningInTheCrisis:
         assert difficulty_services.difficulty_learn_due() == 0
         assert len(learning_labels(crisis_id=crisis.pk)) == 34
 
+    def test_a_fine_tuned_network_goes_through_the_same_promotion_rule(self, tmp_path, settings):
+        from classification.difficulty.testing import TINY_BACKBONE, TINY_IMAGE_SIZE
+        from classification.tasks import difficulty_train
+
+        settings.DIFFICULTY_BACKBONE, settings.DIFFICULTY_IMAGE_SIZE = TINY_BACKBONE, TINY_IMAGE_SIZE
+        crisis = make_crisis()
+        rate(crisis, images_of(crisis, tmp_path, 30, stage=Media.Stage.PUBLISHED, seed=12))
+        cold = difficulty_services.cold_start_version_ensure()
+        options = {"random_init": True, "hub": False, "head_epochs": 1, "finetune_epochs": 1, "progress": False}
+        with pytest.warns(UserWarning, match="RANDOM"):
+            version = ModelVersion.objects.get(pk=difficulty_train(crisis_id=crisis.pk, options=options))
+        evaluation = version.evaluation
+        assert version.estimator == ModelVersion.Estimator.FINE_TUNED
+        assert evaluation["held_back"] == sum(
+            held_back(media_id=label.media_id) for label in learning_labels(crisis_id=crisis.pk)
+        )
+        assert evaluation["decision"] in {"promoted", "kept_incumbent"}
+        assert evaluation["incumbent"]["version_id"] == cold.pk
+        assert version.is_active == (evaluation["decision"] == "promoted")
+
     def test_medium_ratings_are_left_out_under_the_papers_mapping(self, tmp_path):
         crisis = make_crisis()
         (media, _), (other, _) = images_of(crisis, tmp_path, 2, stage=Media.Stage.PUBLISHED, seed=8)

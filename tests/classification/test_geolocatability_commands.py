@@ -105,10 +105,33 @@ def test_the_replay_scores_a_folder_with_the_cold_start_and_keeps_its_labels_as_
     images, summary = images_from_folder(
         root=str(folder), config=config_load(), seed=1, image_folder="images"
     )  # fmt: skip
-    truths = [row["label"] for row in csv.DictReader((folder / "labels.csv").read_text().splitlines())]
-    assert [CLASSES[image.true_class] for image in images] == truths
+    # The head trained on part of this very folder: only the part it never saw is replayed.
+    record = GeolocatabilityHead.load(tmp_path / "h.json").record["split"]
+    assert len(images) == record["validation_images"] < 48
+    assert f"{record['train_images']} images of this folder trained the estimator" in summary
+    assert f"Scored {len(images)} images of labelled with Cold start h" in summary and "highest ease" in summary
     assert all(0 <= image.predicted_ease <= 1 and CLASSES[image.predicted_class] != "impossible" for image in images)
-    assert "Scored 48 images of labelled with Cold start h" in summary and "highest ease" in summary
+    assert {CLASSES[image.true_class] for image in images} == {"easy", "difficult"}
+
+
+@pytest.mark.django_db
+def test_the_replay_keeps_every_image_of_a_folder_the_estimator_never_trained_on(folder, tmp_path, settings):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.DIFFICULTY_COLD_START = True
+    settings.DIFFICULTY_COLD_START_HEAD = tmp_path / "h.json"
+    settings.DIFFICULTY_CPU_FAST = False
+    run("train_cold_start_difficulty", str(folder), *FOLDER_OPTIONS, "--out", str(tmp_path / "h.json"))
+    difficulty_services._embedders.clear()
+    difficulty_services._heads.clear()
+    other = tmp_path / "other"
+    (other / "images").mkdir(parents=True)
+    rows = list(csv.DictReader((folder / "labels.csv").read_text().splitlines()))[:10]
+    for row in rows:
+        (other / "images" / row["file"]).write_bytes((folder / "images" / row["file"]).read_bytes())
+    (other / "labels.csv").write_text("file,label\n" + "".join(f"{r['file']},{r['label']}\n" for r in rows))
+    images, summary = images_from_folder(root=str(other), config=config_load(), seed=1, image_folder="images")
+    assert [CLASSES[image.true_class] for image in images] == [row["label"] for row in rows]
+    assert "trained the estimator" not in summary
 
 
 @pytest.mark.django_db

@@ -75,6 +75,8 @@ class Command(BaseCommand):
                     "positives": int(folder.labels.sum()),
                     "groups": len(set(folder.groups)),
                     "group_by": options["group_column"] or options["group_pattern"] or "file",
+                    "group_column": options["group_column"] or "",
+                    "group_pattern": options["group_pattern"] or "",
                 },
                 "split": {
                     "validation_share": options["validation_share"],
