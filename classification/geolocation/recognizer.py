@@ -643,6 +643,7 @@ LANDMARK_PATTERNS = [
 FACILITY_CONNECTORS = frozenset(
     ["de", "da", "do", "das", "dos", "del", "della", "delle", "di", "du", "des", "la", "le", "of", "the"]
 )
+CODE_WORD_ZIPF = 4.5  # Zipf frequency (one in ~30,000 words) from which a two-letter code is an ordinary word
 HASHTAG_MIN_PIECE = 5  # letters of the shortest place name cut out of a one-word hashtag
 HASHTAG_MIN_POPULATION = 10_000  # a town cut out of a hashtag is a known one, not "Huma" of "#humanitarian"
 
@@ -722,6 +723,7 @@ class Recognizer:
         """Place mentions, then streets and facilities (``label`` STREET): a gazetteer name inside "<Name> Street"
         or "Avenida <Name>" is the facility's, and the same name alone elsewhere in the post refers to it."""
         suffixes, prefixes = facility_words(languages)
+        spoken = frozenset({"en", *languages})
         mentions: list[Mention] = []
         facility_names: set[str] = set()
         for source in sources:
@@ -740,7 +742,9 @@ class Recognizer:
             spans = _merge_spans([(f.start, f.end, "STREET") for f in facilities], spans)
             places_end: set[int] = set()
             for start, end, label in spans:
-                mention = self._mention(source, normalized, doc, start, end, label, stop_keys, countries, places_end)
+                mention = self._mention(
+                    source, normalized, doc, start, end, label, stop_keys, countries, places_end, spoken
+                )
                 if mention is not None:
                     mentions.append(mention)
                     if label != "STREET":
@@ -793,7 +797,7 @@ class Recognizer:
         return found
 
     def _mention(
-        self, source, normalized: Normalized, doc, start, end, label, stop_keys, countries, places_end
+        self, source, normalized: Normalized, doc, start, end, label, stop_keys, countries, places_end, spoken
     ) -> Mention | None:
         span = doc[start:end]
         key = token_key(span)
@@ -801,7 +805,14 @@ class Recognizer:
         candidates = self.index.lookup(key) if label in ("PLACE", "GPE", "LOC") else []
         if label == "PLACE":
             if not self._accept(
-                span, key, candidates, in_hashtag, stop_keys, after_place=start in places_end, countries=countries
+                span,
+                key,
+                candidates,
+                in_hashtag,
+                stop_keys,
+                after_place=start in places_end,
+                countries=countries,
+                languages=spoken,
             ):
                 return None
             if self.is_code_key(key) and key not in COUNTRY_CODE_KEYS:
@@ -831,8 +842,24 @@ class Recognizer:
             candidates=candidates,
         )
 
+    def _is_word(self, key: str, languages: frozenset[str]) -> bool:
+        """Whether a short code is an ordinary word in the crisis's languages ("ok", "in", "or", "me"). wordfreq
+        also counts the lowercase forms of the abbreviations themselves ("tx" at Zipf 4.0, "fl", "nc"), so a code
+        is a word only from CODE_WORD_ZIPF up."""
+        return any(level >= CODE_WORD_ZIPF for language, level in self.index.common.get(key, {}).items()
+                   if language in languages)  # fmt: skip
+
     def _accept(
-        self, span, key: str, candidates, in_hashtag: bool, stop_keys, *, after_place: bool, countries=frozenset()
+        self,
+        span,
+        key: str,
+        candidates,
+        in_hashtag: bool,
+        stop_keys,
+        *,
+        after_place: bool,
+        countries=frozenset(),
+        languages=frozenset({"en"}),
     ) -> bool:
         text = span.text
         if not candidates or key in stop_keys:
@@ -846,11 +873,13 @@ class Recognizer:
             # after a place ("Houston TX"), and never in a text written in capitals, where "IN" and "OR" are words.
             before = span.doc[span.start - 1].text if span.start else ""
             placed = before in {",", "(", "["} or after_place or in_hashtag
-            if text.isupper() and not shouting and key not in self.index.common and not placed:
+            if text.isupper() and not shouting and not self._is_word(key, languages) and not placed:
                 # A code that is no word ("TX", not "OK" or "IN") of a region of the crisis's own countries
                 # stands alone too: "flooding in TX".
                 placed = any(place.kind == ADMIN1 and place.country_code in countries for place, _ in candidates)
             return text.isupper() and (key in COUNTRY_CODE_KEYS or (placed and not shouting))
+        if key in COUNTRY_CODE_KEYS:  # "U.S.", "U.K.": capitals with dots, never "u.s."
+            return text.isupper()
         cased = any(ch.isupper() != ch.islower() for ch in letters)
         if len(letters) < (3 if cased else 2):  # two characters make a name in Chinese or Japanese
             return False

@@ -134,3 +134,23 @@ def test_the_index_is_stored_as_arrays_and_memory_mapped_back(locator, tmp_path)
     assert sorted(p.name for p, _ in loaded.lookup("ashford")) == ["Ashford", "Ashford", "Ashford"]
     assert loaded.compact_lookup("quarryhill") == "quarry hill" and loaded.lengths_of("quarry") == (2,)
     assert loaded.has("harlow county") and not loaded.has("harlow")
+
+
+def test_a_region_code_that_wordfreq_counts_only_as_the_abbreviation_stands_alone(locator):
+    # wordfreq lists "nv" the way it lists "tx": the abbreviation's own lowercase uses, not a word.
+    index = GazetteerIndex(locator.index.arrays, {"nv": {"en": 4.0}})
+    abbreviation = GeoLocator(Recognizer(index))
+    assert locate(abbreviation, "Flash flooding in NV tonight").candidates[0]["name"] == "North Vale"
+    word = GeoLocator(Recognizer(GazetteerIndex(locator.index.arrays, {"nv": {"en": 5.2}})))
+    assert locate(word, "Flash flooding in NV tonight").is_fallback
+
+
+def test_a_country_abbreviation_with_dots_is_the_country():
+    rows = [(1, "country", "Unionland", ["U.S.", "US"], "XC", 40.0, -100.0, 0, 1500.0, "", "")]
+    recognizer = Recognizer(GazetteerIndex.empty())
+    index = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
+    union = GeoLocator(Recognizer(index))
+    assert locate(union, "Pets flown across the U.S. for new homes", countries=["XC"]).candidates[0]["name"] == (
+        "Unionland"
+    )
+    assert locate(union, "tell u.s. about it", countries=["XC"]).is_fallback
