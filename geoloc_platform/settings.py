@@ -386,6 +386,9 @@ GEOLOC_MATCHER = env.str("GEOLOC_MATCHER", default="ngram")  # or "entity_ruler"
 GEOLOC_GAZETTEER_CACHE_DIR = Path(env.str("GEOLOC_GAZETTEER_CACHE_DIR", default=str(VAR_DIR / "gazetteer")))
 GEOLOC_ALT_TEXT_WEIGHT = env.float("GEOLOC_ALT_TEXT_WEIGHT", default=0.9)
 GEOLOC_OCR_WEIGHT = env.float("GEOLOC_OCR_WEIGHT", default=0.6)  # sign text read by OCR is noisy
+# Which mention becomes a post's point: "packaged" (the learned selector shipped with the code), a weights JSON
+# written by manage.py train_geolocation_selector, or "off" (the rules choose).
+GEOLOC_SELECTOR_WEIGHTS = env.str("GEOLOC_SELECTOR_WEIGHTS", default="packaged")
 RELEVANCE_OCR_ENABLED = env.bool("RELEVANCE_OCR_ENABLED", default=False)  # needs rapidocr-onnxruntime
 RELEVANCE_MIN_SIDE_PX = env.int("RELEVANCE_MIN_SIDE_PX", default=100)
 RELEVANCE_MAX_ASPECT_RATIO = env.float("RELEVANCE_MAX_ASPECT_RATIO", default=3.0)

@@ -16,6 +16,7 @@ from django.db.models import Count, Max
 from classification.geolocation.gazetteer import GazetteerIndex
 from classification.geolocation.recognizer import Recognizer
 from classification.geolocation.resolver import GeoLocator
+from classification.geolocation.selector import PACKAGED_WEIGHTS, OptionSelector
 from classification.models import Place
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,18 @@ def load_index(fingerprint: str) -> GazetteerIndex:
     return index
 
 
+def load_selector() -> OptionSelector | None:
+    """The learned option selector named by GEOLOC_SELECTOR_WEIGHTS ("packaged", a path, or "off": the rules)."""
+    setting = settings.GEOLOC_SELECTOR_WEIGHTS.strip()
+    if setting.lower() in ("", "off", "rules"):
+        return None
+    path = PACKAGED_WEIGHTS if setting.lower() == "packaged" else setting
+    if setting.lower() == "packaged" and not PACKAGED_WEIGHTS.exists():
+        logger.warning("no packaged selector weights at %s: the rules choose each post's point", PACKAGED_WEIGHTS)
+        return None
+    return OptionSelector.load(path)
+
+
 def geolocator() -> GeoLocator:
     """The process's geolocator, rebuilt when the Place table changed (checked once a minute)."""
     with _lock:
@@ -74,7 +87,7 @@ def geolocator() -> GeoLocator:
                     matcher=settings.GEOLOC_MATCHER,
                     statistical_model=settings.GEOLOC_SPACY_MODEL,
                 )
-                _state.update(fingerprint=fingerprint, locator=GeoLocator(recognizer))
+                _state.update(fingerprint=fingerprint, locator=GeoLocator(recognizer, selector=load_selector()))
         return _state["locator"]
 
 

@@ -9,6 +9,7 @@ weight of the text it came from (OCR text counts less). Nothing found: the crisi
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from classification.geolocation.gazetteer import (
     ADMIN1,
@@ -22,6 +23,9 @@ from classification.geolocation.gazetteer import (
 )
 from classification.geolocation.geo import Area, haversine_km
 from classification.geolocation.recognizer import Mention, Recognizer, SourceText, crisis_stop_keys
+
+if TYPE_CHECKING:
+    from classification.geolocation.selector import OptionSelector
 
 # Weights of the scoring function, in one place so that tuning is visible (tuned on IDRISI-D English train).
 PRIOR_IN_AREA = 3.0
@@ -295,12 +299,28 @@ def choose(options: list[Option], order: dict[int, int]) -> Option:
     return max(inside, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
 
 
+@dataclass
+class PreparedPost:
+    """A post's mentions, scored readings and options before one is chosen."""
+
+    mentions: list[Mention]
+    places: list[Mention]  # the mentions with gazetteer readings, in the order of ``scored``
+    scored: list[list[Scored]]
+    options: list[Option]  # best value first; with a drawn area, only those in or near it
+    outside: list[Option]  # with a drawn area: every option, when none lies in or near it
+    spans: list[dict]
+    provenance: dict
+    texts: dict[tuple, str]
+    pairs: list[tuple[Mention, Mention]]  # "Inner, Outer" written side by side
+
+
 class GeoLocator:
     """Recognise and resolve the places of one post. Pure computation: the caller brings the geocoder."""
 
-    def __init__(self, recognizer: Recognizer):
+    def __init__(self, recognizer: Recognizer, *, selector: "OptionSelector | None" = None):
         self.recognizer = recognizer
         self.index = recognizer.index
+        self.selector = selector
 
     def context(
         self,
@@ -353,13 +373,15 @@ class GeoLocator:
             provenance={**provenance, "reason": reason},
         )
 
-    def locate(
+    def prepare(
         self,
         sources: list[SourceText],
         context: CrisisContext,
         *,
         geocode: Callable[[str], list[GeocodedPlace]] | None = None,
-    ) -> GeolocationResult:
+    ) -> "PreparedPost":
+        """Recognise and score the post's mentions: the options its point is chosen from, best value first (with
+        a drawn area, only those in or near it), and the spans and provenance of the answer."""
         mentions = self.recognizer.recognize(
             sources, stop_keys=context.stop_keys, countries=context.countries, languages=context.languages
         )
@@ -388,32 +410,70 @@ class GeoLocator:
             "stop_words": sorted(context.stop_keys),
             "geocoded": [g[2].text for g in geocoded],
         }
-        if not options:
-            return self._fallback(context, reason="no place recognised", spans=spans, provenance=provenance)
         options.sort(key=lambda option: -option[0])
-        if context.area is not None:
+        outside: list[Option] = []
+        if context.area is not None and options:
             # A pin outside the drawn area is no confident guess ("Orem por nós" is a prayer, not Orem, Utah;
             # "muro da Mauá" is the avenue's wall, not Mauá 800 km away): the places named inside or near the area
             # compete among themselves, and when there are none the flagged crisis area stands, with the places
             # named shown as candidates marked outside it.
             near = [o for o in options if o[1].reasons.get("prior") in ("in_area", "near_area")]
             if not near:
-                candidates = [{**_candidate_dict(s, m), "outside_area": True} for _, s, m in options[:TOP_CANDIDATES]]
-                return self._fallback(
-                    context,
-                    reason="every place named is outside the crisis area",
-                    spans=spans,
-                    provenance=provenance,
-                    candidates=candidates,
-                )
-            options = near
-        value, best, mention = choose(options, {id(m): n for n, m in enumerate(mentions)})
+                options, outside = [], options
+            else:
+                options = near
+        pairs = [(places[a], places[b]) for a, b in adjacent_containers(places, texts)]
+        return PreparedPost(mentions, places, scored, options, outside, spans, provenance, texts, pairs)
+
+    def option_features(self, post: "PreparedPost"):
+        """The selector's feature rows of the post's options (selector.FEATURES), in the order of ``options``."""
+        from classification.geolocation.selector import OptionView, option_features
+
+        position = {id(m): n for n, (_, _, m) in enumerate(post.options)}
+        views = [
+            OptionView(value, s.place, s.score, s.reasons, m, post.texts.get(_source_key(m), ""))
+            for value, s, m in post.options
+        ]
+        pairs = {(position[id(a)], position[id(b)]) for a, b in post.pairs if id(a) in position and id(b) in position}
+        return option_features(views, pairs=pairs, contains=lambda inner, outer: _contains(outer, inner))
+
+    def choose_option(self, post: "PreparedPost") -> Option:
+        """The post's option: the learned selector's pick when one is loaded and there is a choice, else the
+        rules' (the best value, or the most specific confident place named inside it)."""
+        if self.selector is not None and len(post.options) > 1:
+            return post.options[self.selector.best(self.option_features(post))]
+        return choose(post.options, {id(m): n for n, m in enumerate(post.mentions)})
+
+    def locate(
+        self,
+        sources: list[SourceText],
+        context: CrisisContext,
+        *,
+        geocode: Callable[[str], list[GeocodedPlace]] | None = None,
+    ) -> GeolocationResult:
+        post = self.prepare(sources, context, geocode=geocode)
+        spans, provenance = post.spans, post.provenance
+        if post.outside:
+            candidates = [{**_candidate_dict(s, m), "outside_area": True} for _, s, m in post.outside[:TOP_CANDIDATES]]
+            return self._fallback(
+                context,
+                reason="every place named is outside the crisis area",
+                spans=spans,
+                provenance=provenance,
+                candidates=candidates,
+            )
+        if not post.options:
+            return self._fallback(context, reason="no place recognised", spans=spans, provenance=provenance)
+        options = post.options
+        value, best, mention = self.choose_option(post)
+        if self.selector is not None:
+            provenance["selector"] = self.selector.metadata.get("version", "learned")
         candidates, seen = [], set()
         for _, s, m in [(value, best, mention), *options]:
             if (s.place.lat, s.place.lon) not in seen:
                 seen.add((s.place.lat, s.place.lon))
                 candidates.append(_candidate_dict(s, m))
-        for m, s in zip(places, scored, strict=True):  # runners-up of the chosen mention
+        for m, s in zip(post.places, post.scored, strict=True):  # runners-up of the chosen mention
             if m is mention:
                 for alternative in s[1:]:
                     if (alternative.place.lat, alternative.place.lon) not in seen:

@@ -99,6 +99,38 @@ def test_eval_text_geolocation_refuses_when_it_finds_no_post(tmp_path):
         call_command("eval_text_geolocation", str(tmp_path))
 
 
+def write_idrisi_event(folder, tweets) -> None:
+    """``tweets``: (text, gold mention, lat, lon, OSM place_rank), one IDRISI-D line each."""
+    folder.mkdir(parents=True)
+    with (folder / "train.jsonl").open("w") as out:
+        for text, mention, lat, lon, rank in tweets:
+            start = text.index(mention)
+            osm = {"lat": str(lat), "lon": str(lon), "place_rank": rank}
+            gold = {"text": mention, "start_offset": start, "end_offset": start + len(mention), "osm_json": osm}
+            out.write(json.dumps({"text": text, "location_mentions": [gold]}) + "\n")
+
+
+@pytest.mark.usefixtures("tiny_gazetteer")
+def test_train_geolocation_selector_writes_weights_with_their_data_seed_and_held_out_figures(tmp_path, capsys):
+    town_in_text = [("Alagamento em Canoas #Brasil", "Canoas", -29.92, -51.18, 16)] * 3
+    for event in ("river_floods_2030", "river_floods_2031"):
+        write_idrisi_event(tmp_path / "data" / event, town_in_text)
+    out = tmp_path / "weights.json"
+    call_command("train_geolocation_selector", str(tmp_path / "data"), "--seed", "7", "--out", str(out))
+    document = json.loads(out.read_text())
+    assert document["seed"] == 7 and document["trained_on"]["posts"] == 6
+    assert document["trained_on"]["events"] == ["river_floods_2030", "river_floods_2031"]
+    assert document["metrics"]["selector_leave_one_event_out"]["acc_25"] == 1.0
+    assert "selector_leave_one_event_out" in capsys.readouterr().out
+
+
+def test_train_geolocation_selector_refuses_posts_of_a_single_event(tmp_path):
+    write_idrisi_event(tmp_path / "only_event", [("Alagamento em Canoas", "Canoas", -29.92, -51.18, 16)])
+    with pytest.raises(CommandError, match="at least two events"):
+        call_command("train_geolocation_selector", str(tmp_path), "--out", str(tmp_path / "weights.json"))
+    assert not (tmp_path / "weights.json").exists()
+
+
 def test_eval_relevance_prints_precision_and_recall(tmp_path, capsys):
     rows = []
     for n, (image, label) in enumerate(

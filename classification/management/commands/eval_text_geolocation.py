@@ -40,6 +40,19 @@ def _run(job):
     return outcomes, time.process_time() - cpu
 
 
+def checked_inputs(paths: list[str], crises: Path | None) -> dict[str, CrisisSpec]:
+    """The per-crisis specs of ``crises`` (empty without a file), after checking that every path exists."""
+    missing = [raw for raw in paths if not Path(raw).exists()]
+    if missing:
+        raise CommandError(f"{', '.join(missing)} does not exist (the shared data is not in a fresh clone)")
+    if crises is None:
+        return {}
+    try:
+        return read_crises(crises)
+    except (OSError, CrisesFileError) as error:
+        raise CommandError(f"Cannot read the crises file: {error}") from error
+
+
 def _figure(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
@@ -63,15 +76,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, paths, split, crises, countries, countries_for, events, exclude_events, **options):
         workers, show_errors = max(1, options["workers"]), options["show_errors"]
-        missing = [raw for raw in paths if not Path(raw).exists()]
-        if missing:
-            raise CommandError(f"{', '.join(missing)} does not exist (the shared data is not in a fresh clone)")
-        specs: dict[str, CrisisSpec] = {}
-        if crises is not None:
-            try:
-                specs = read_crises(crises)
-            except (OSError, CrisesFileError) as error:
-                raise CommandError(f"Cannot read the crises file: {error}") from error
+        specs = checked_inputs(paths, crises)
         for item in countries_for:
             event, _, codes = item.partition("=")
             specs[event] = CrisisSpec(tuple(c.strip().upper() for c in codes.split(",") if c.strip()))
