@@ -315,11 +315,19 @@ def media_for_image(*, media_id: int) -> Media | None:
     return Media.objects.select_related("crisis").filter(pk=media_id).first()
 
 
-def media_shown_on_map(*, media: Media) -> bool:
-    """An image is served through the map only while it is a point or a guess on it."""
+def media_shown_on_map(*, media: Media, public_cutoff: datetime | None = None) -> bool:
+    """An image is served through the map only while it is a point or a guess on it.
+
+    ``public_cutoff`` (now less ``MAP_PUBLIC_DELAY``) asks about the public map, which shows a point or a guess only
+    once it is that old: its photo is no earlier to be had by id than the point is on the map.
+    """
     if media.stage in GUESS_STAGES:
-        return True
-    return LocationConsensus.objects.filter(_displayable(), media_id=media.pk).exists()
+        guesses = PostGeolocation.objects.filter(post_id=media.post_id)
+        return public_cutoff is None or guesses.filter(created_at__lte=public_cutoff).exists()
+    points = LocationConsensus.objects.filter(_displayable(), media_id=media.pk)
+    if public_cutoff is not None:
+        points = points.filter(updated_at__lte=public_cutoff)
+    return points.exists()
 
 
 def blurred_image(*, media_id: int) -> BlurredImage | None:

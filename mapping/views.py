@@ -190,7 +190,10 @@ def media_image(request: HttpRequest, media_id: int) -> HttpResponse:
     if not user_can_view_crisis(user=request.user, crisis=crisis):
         raise Http404("No such image.")
     exact = user_can_view_private_map(user=request.user, crisis=crisis)
-    if not exact and (not crisis.is_public or not selectors.media_shown_on_map(media=media)):
+    if not exact and not (
+        crisis.is_public
+        and selectors.media_shown_on_map(media=media, public_cutoff=timezone.now() - settings.MAP_PUBLIC_DELAY)
+    ):
         raise Http404("No such image.")
     if exact and not request.GET.get("blurred"):
         return _served_copy(media, cache_control="private, max-age=3600")

@@ -1,9 +1,12 @@
 """Pages: the map, the crisis map redirect, the dashboard, and who may fetch which image."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.utils import timezone
 
+from consensus.models import LocationConsensus
 from geoloc_platform.crises.models import Crisis
 from mapping import services
 from mapping.models import BlurredImage
@@ -49,14 +52,26 @@ def test_the_dashboard_is_for_the_crisis_coordinators(active_crises):
     assert '"refreshSeconds": 5' in html  # the page polls as often as the statistics may age
 
 
-def test_the_public_gets_a_blurred_image_and_responders_the_served_copy(active_crises):
-    media = make_point(active_crises["crisis"], with_image=True)
+def test_the_public_gets_a_blurred_image_and_responders_the_served_copy(active_crises, settings):
+    media = make_point(active_crises["crisis"], with_image=True, age=settings.MAP_PUBLIC_DELAY + timedelta(minutes=1))
     url = f"/map/media/{media.pk}/image/"
     public = Client().get(url)
     assert public.status_code == 200 and BlurredImage.objects.filter(media=media).exists()
     responder = logged_in(active_crises["responder"]).get(url)
     assert responder.status_code == 200
     assert b"".join(responder.streaming_content) == media.image.open("rb").read()
+
+
+def test_the_public_gets_a_points_photo_only_once_the_public_map_shows_the_point(active_crises, settings):
+    media = make_point(active_crises["crisis"], with_image=True)  # published just now
+    url = f"/map/media/{media.pk}/image/"
+    assert Client().get(url).status_code == 404
+    assert Client().get(url, {"blurred": 1}).status_code == 404
+    assert logged_in(active_crises["responder"]).get(url).status_code == 200  # the exact, live map's people
+    LocationConsensus.objects.filter(media=media).update(
+        updated_at=timezone.now() - settings.MAP_PUBLIC_DELAY - timedelta(minutes=1)
+    )
+    assert Client().get(url).status_code == 200
 
 
 def test_images_of_private_crises_are_hidden_from_outsiders(active_crises):

@@ -57,6 +57,7 @@ Status codes: 200 page/JSON, 201 answer stored, 202 dashboard being computed, 20
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.sites import site as admin_site
@@ -182,7 +183,8 @@ def build_world(people, visibility: str) -> World:
     answer = task_services.answer_submit(volunteer=owner, lease_id=rating.pk, kind="rating", difficulty="easy")
     lease = task_services.lease_grant(crisis=crisis, volunteer=owner, kind="geolocation")
     assert lease is not None
-    media = make_point(crisis, lat=-30.03, lon=-51.22, with_image=True)
+    # A point old enough for the public map, so its photo is public too.
+    media = make_point(crisis, lat=-30.03, lon=-51.22, with_image=True, age=timedelta(hours=2))
     lease_image_url = volunteer_image_url(media=lease.task.media, lease_id=lease.pk, volunteer_id=owner.pk)
     return World(crisis=crisis, lease_id=lease.pk, answer_id=answer.pk, media=media, lease_image_url=lease_image_url)
 
