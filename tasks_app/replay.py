@@ -118,6 +118,16 @@ def images_generate(*, config: dict, seed: int) -> list[SimImage]:
     return images
 
 
+# Images volunteers never see: not fetched, rejected, duplicates, dropped or held back by the relevance filter.
+EXCLUDED_STAGES = (
+    Media.Stage.NEW,
+    Media.Stage.REJECTED,
+    Media.Stage.DUPLICATE,
+    Media.Stage.IRRELEVANT,
+    Media.Stage.PROBABLY_IRRELEVANT,
+)
+
+
 def images_from_crisis(*, crisis: Crisis, config: dict, seed: int) -> list[SimImage]:
     """Images of a real crisis, read-only: its classifier's predictions and, as the hidden truth, its crowd's.
 
@@ -134,7 +144,7 @@ def images_from_crisis(*, crisis: Crisis, config: dict, seed: int) -> list[SimIm
     area = config["area"]
     media = list(
         Media.objects.filter(crisis=crisis)
-        .exclude(stage__in=[Media.Stage.NEW, Media.Stage.REJECTED, Media.Stage.DUPLICATE, Media.Stage.IRRELEVANT])
+        .exclude(stage__in=EXCLUDED_STAGES)
         .order_by("pk")
         .values_list("pk", "post_id")
     )

@@ -171,6 +171,16 @@ def test_a_real_crisis_is_replayed_from_its_predictions_and_crowd_results_and_le
     assert not Crisis.objects.filter(slug__startswith=replay.SLUG_PREFIX).exists()
 
 
+def test_images_held_back_by_the_relevance_filter_are_not_replayed():
+    source = make_crisis(slug="real-crisis")
+    images = queue(source, eases=(0.9, 0.2, 0.5))
+    Media.objects.filter(pk=images[1].pk).update(stage=Media.Stage.PROBABLY_IRRELEVANT)
+    Media.objects.filter(pk=images[2].pk).update(stage=Media.Stage.IRRELEVANT)
+    config = small_config(volunteers=2)
+    config["area"] = replay.area_of(source)
+    assert len(replay.images_from_crisis(crisis=source, config=config, seed=1)) == 1
+
+
 def test_adaptive_verification_publishes_with_fewer_answers_and_checks_by_volunteers_with_a_record():
     config = small_config(images=120, volunteers=6, duration_hours=1.5)
     today, adaptive = replay.replay_run(
