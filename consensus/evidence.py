@@ -249,9 +249,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     independent = [p for p in support if p.independent]
     skilled = {p.volunteer_id for p in independent if p.skill >= rule.skilled_skill or p.trusted}
     verifiable = [
-        p
-        for p in independent
-        if p.effective_precision == "high" and (p.skill >= rule.verified_pin_skill or p.trusted)
+        p for p in independent if p.effective_precision == "high" and (p.skill >= rule.verified_pin_skill or p.trusted)
     ]
     confirmed = [p for p in verifiable if any(c.volunteer_id != p.volunteer_id for c in yes)]
     if rule.adaptive:

@@ -194,4 +194,3 @@ class OptionSelector:
 
     def best(self, features: np.ndarray) -> int:
         return int(np.argmax(self.utilities(features)))
-
