@@ -62,7 +62,7 @@ class Forecast:
     queue: dict[str, dict] = field(default_factory=dict)  # predicted label -> {"images", "answers_needed"}
     published_within: dict[str, int] = field(default_factory=dict)  # "1h" -> images
     clear_easy_medium_hours: float | None = None
-    volunteers_needed: dict[str, int] = field(default_factory=dict)  # "by 4h" -> volunteers
+    volunteers_needed: dict[str, int] = field(default_factory=dict)  # "4h" -> volunteers (the horizon, as published_within)
     assumptions: list["Assumption"] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -127,7 +127,7 @@ def crisis_forecast(*, crisis_id: int, now: datetime, window: timedelta = timede
     if capacity_per_hour:
         forecast.clear_easy_medium_hours = round(easy_medium / capacity_per_hour, 1)
     for hours in DEFAULT_HORIZONS_H:
-        forecast.volunteers_needed[f"by {hours}h"] = int(-(-easy_medium // (rate * hours)))  # ceiling
+        forecast.volunteers_needed[f"{hours}h"] = int(-(-easy_medium // (rate * hours)))  # ceiling
     return forecast
 
 

@@ -53,7 +53,7 @@ def test_measured_rates_give_published_counts_and_volunteers_needed():
     assert forecast.queue["easy"] == {"images": 4, "answers_needed": 12.0}
     assert forecast.published_within == {"1h": 2, "4h": 6, "8h": 6}  # 6 answers an hour, 3 an image, easy first
     assert forecast.clear_easy_medium_hours == pytest.approx(2.0)
-    assert forecast.volunteers_needed == {"by 1h": 4, "by 4h": 1, "by 8h": 1}
+    assert forecast.volunteers_needed == {"1h": 4, "4h": 1, "8h": 1}
     assert len(forecast.assumptions) == 3
 
 
