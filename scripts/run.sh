@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(scripts/bootstrap.sh | tail -n 1)
 export PATH="$venv/bin:$PATH"
-python manage.py migrate --noinput -v 0
-python manage.py createcachetable
+python manage.py migrate --noinput -v 0  # also makes the cache table (geoloc_platform/cache_setup.py)
 # The gazetteer for text geolocation: built once (about two minutes), offline, from packaged data.
 python manage.py shell -c "from classification.models import Place; raise SystemExit(0 if Place.objects.exists() else 1)" \
   || python manage.py build_gazetteer
