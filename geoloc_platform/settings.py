@@ -197,6 +197,7 @@ else:
 
 # With Redis, sessions are read from the cache (written through to the database): one query less on every request.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL  # embedded default: tasks run in the caller's process
@@ -314,10 +315,10 @@ CROWD_HEARTBEAT_EXTENSION_SECONDS = env.int("CROWD_HEARTBEAT_EXTENSION_SECONDS",
 CROWD_LEASE_MAX_SECONDS = env.int("CROWD_LEASE_MAX_SECONDS", default=3 * 3600)
 CROWD_HEARTBEAT_INTERVAL_SECONDS = env.int("CROWD_HEARTBEAT_INTERVAL_SECONDS", default=60)
 CROWD_LAZY_EXPIRY_BATCH = env.int("CROWD_LAZY_EXPIRY_BATCH", default=50)
+CROWD_LAZY_EXPIRY_INTERVAL_SECONDS = env.float("CROWD_LAZY_EXPIRY_INTERVAL_SECONDS", default=5.0)
 CROWD_LEASE_SWEEP_INTERVAL = timedelta(seconds=env.int("CROWD_LEASE_SWEEP_INTERVAL_SECONDS", default=60))
 CROWD_GOLD_RATE = env.float("CROWD_GOLD_RATE", default=0.2)
 CROWD_GOLD_TAPER_ANSWERS = env.int("CROWD_GOLD_TAPER_ANSWERS", default=20)
-CROWD_LAZY_EXPIRY_INTERVAL_SECONDS = env.float("CROWD_LAZY_EXPIRY_INTERVAL_SECONDS", default=5.0)
 CROWD_GOLD_MIN_RATE = env.float("CROWD_GOLD_MIN_RATE", default=0.02)
 CROWD_NEWCOMER_SKILL = env.float("CROWD_NEWCOMER_SKILL", default=0.3)
 CROWD_EXPERT_SKILL = env.float("CROWD_EXPERT_SKILL", default=0.7)

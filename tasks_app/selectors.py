@@ -95,9 +95,17 @@ def volunteer_has_record(*, volunteer: AbstractBaseUser, crisis: Crisis) -> bool
     return volunteer_standings(crisis=crisis, volunteer_ids=[volunteer.pk])[volunteer.pk].has_record
 
 
-def lease_order(*, policy: str, skill: float) -> tuple[str, ...]:
-    """Skill routing hook: under difficulty priority, experienced volunteers get the difficult images first."""
-    if policy == Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY and skill >= settings.CROWD_EXPERT_SKILL:
+def lease_order(*, policy: str, skill: float, adaptive: bool = False) -> tuple[str, ...]:
+    """Skill routing hook: under difficulty priority, experienced volunteers get the difficult images first.
+
+    Not under adaptive redundancy: there skill routes the checks and reviews (volunteers with a record take a
+    waiting check first), and every geolocation goes easiest first. The crisis replay showed why: with practice
+    images and checks most careful volunteers pass ``CROWD_EXPERT_SKILL`` within two hours, and sending them all
+    to difficult images (six minutes each, rarely a high-precision pin) cost more than a third of the points an
+    hour (tasks_app/REPLAY.md). Images the crowd can place only at town level go to review instead.
+    """
+    expert = skill >= settings.CROWD_EXPERT_SKILL and not adaptive
+    if policy == Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY and expert:
         return EXPERT_ORDER
     return POLICY_ORDER.get(policy, POLICY_ORDER[Crisis.SchedulingPolicy.DIFFICULTY_PRIORITY])
 
@@ -113,8 +121,10 @@ def lease_candidates(
     """
     if crisis.status != Crisis.Status.ACTIVE:
         return CrowdTask.objects.none()
+    adaptive = crisis.redundancy_policy == Crisis.RedundancyPolicy.ADAPTIVE and kind == CrowdTask.Kind.GEOLOCATION
     if skill is None:
-        skill = volunteer_skill(volunteer=volunteer)
+        # Skill only changes the order where experts are routed (the query is spared otherwise).
+        skill = 0.0 if adaptive else volunteer_skill(volunteer=volunteer)
     seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
     candidates = CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.OPEN).filter(
         ~Exists(seen)
@@ -125,8 +135,9 @@ def lease_candidates(
             media_id=OuterRef("media_id"), volunteer_id=volunteer.pk, kind=CrowdTask.Kind.GEOLOCATION
         )
         candidates = candidates.filter(~Exists(pinned))
+    order = lease_order(policy=crisis.scheduling_policy, skill=skill, adaptive=adaptive)
     # The grant reads these columns of the task it locks, not the thirty others.
-    return candidates.order_by(*lease_order(policy=crisis.scheduling_policy, skill=skill)).only(*GRANT_FIELDS)
+    return candidates.order_by(*order).only(*GRANT_FIELDS)
 
 
 GRANT_FIELDS = (

@@ -338,12 +338,19 @@ class People:
     volunteers: list[User]
 
 
+# Volunteers who come with a track record from earlier crises: they check pins, which publishes them (consensus
+# README, "Trust"); the others' agreement alone publishes nothing.
+WITH_RECORD = 2
+
+
 def people_create(volunteers: int = 6) -> People:
+    from tests.tasks_app.conftest import with_record
+
     role_groups_ensure()
-    return People(
-        coordinator=coordinator_grant(user=make_user("e2e-coordinator")),
-        volunteers=[make_user(f"e2e-volunteer-{i}") for i in range(volunteers)],
-    )
+    people = [make_user(f"e2e-volunteer-{i}") for i in range(volunteers)]
+    for volunteer in people[:WITH_RECORD]:
+        with_record(volunteer, correct=20)
+    return People(coordinator=coordinator_grant(user=make_user("e2e-coordinator")), volunteers=people)
 
 
 def crisis_draft(coordinator) -> Crisis:
@@ -451,17 +458,29 @@ class ScriptedVolunteer:
         body = {"lease_id": lease["lease_id"], "kind": lease["kind"], "time_on_task_s": 30 + self.index}
         if lease["kind"] == CrowdTask.Kind.RATING:
             body["difficulty"] = RATING_FOR_OUTCOME[image.outcome]
+        elif lease["kind"] == CrowdTask.Kind.VERIFICATION:
+            pin = (lease["reference"]["lat"], lease["reference"]["lon"])
+            body["verdict"] = "yes" if image.truth and metres_between(pin, image.truth) < 50 else "no"
         elif image.outcome == CANNOT_GEOLOCATE:
             body["precision"] = "cannot"
         else:
             lat, lon = SCATTERED_PINS[self.index] if image.outcome == NEEDS_REVIEW else image.truth
             # Agreeing volunteers land within a few tens of metres of each other.
             body.update(lat=lat + 0.0002 * (self.index % 3), lon=lon, precision="high", clue_tags=["landmark"])
+            # What the page reports: they searched the map, not only clicked the text's guess (independent pins).
+            body["interaction"] = {
+                "map_moved": True,
+                "map_zoomed": True,
+                "place_searched": False,
+                "streetview_opened": False,
+            }
         response = self.client.post("/api/answers/", body, content_type="application/json")
         assert response.status_code == 201, response.content
 
     def work(self, kind: str) -> int:
         """Answer tasks of ``kind`` until the scheduler has nothing more for this volunteer; returns how many."""
+        if kind == CrowdTask.Kind.VERIFICATION and self.index >= WITH_RECORD:
+            return 0  # checks are for volunteers with a record
         answered = 0
         while lease := self.lease(kind):
             self.answer(lease)
@@ -478,11 +497,21 @@ def consensus_caught_up(crisis: Crisis) -> bool:
         return False
     pins = answers.filter(kind=CrowdTask.Kind.GEOLOCATION).values("media_id").annotate(n=Count("pk")).order_by()
     located = dict(LocationConsensus.objects.filter(crisis=crisis).values_list("media_id", "n_answers"))
-    return all(located.get(row["media_id"]) == row["n"] for row in pins)
+    # An answered check moves its image on (published, or back to more pins): still waiting means not seen yet.
+    checked = CrowdTask.objects.filter(
+        media__crisis=crisis, kind=CrowdTask.Kind.VERIFICATION, status=CrowdTask.Status.DONE
+    ).values_list("media_id", flat=True)
+    waiting = LocationConsensus.objects.filter(
+        media_id__in=list(checked), status=LocationConsensus.Status.AWAITING_VERIFICATION
+    )
+    return all(located.get(row["media_id"]) == row["n"] for row in pins) and not waiting.exists()
+
+
+CROWD_KINDS = (CrowdTask.Kind.RATING, CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION)
 
 
 def open_crowd_work(crisis: Crisis) -> bool:
-    kinds = (CrowdTask.Kind.RATING, CrowdTask.Kind.GEOLOCATION)
+    kinds = CROWD_KINDS
     return CrowdTask.objects.filter(media__crisis=crisis, kind__in=kinds, status=CrowdTask.Status.OPEN).exists()
 
 
@@ -494,7 +523,7 @@ def crowd_work(crisis: Crisis, volunteers: list[ScriptedVolunteer], *, timeout: 
     """
     deadline = time.monotonic() + timeout
     while True:
-        answered = sum(v.work(kind) for kind in (CrowdTask.Kind.RATING, CrowdTask.Kind.GEOLOCATION) for v in volunteers)
+        answered = sum(v.work(kind) for kind in CROWD_KINDS for v in volunteers)
         if answered:
             continue
         remaining = max(1.0, deadline - time.monotonic())
