@@ -47,21 +47,6 @@ def _strings() -> dict:
             "accepted": _("Accepted by a reviewer"),
             "moved": _("Moved by a reviewer"),
         },
-        # {n} volunteers placed or checked it; {k} of them have a track record; the best has {record} correct
-        # checked answers, {gold} of them on practice images.
-        "trust": {
-            "coordinator": _("Checked by a coordinator"),
-            "reviewer": _("Checked by a reviewer with a track record"),
-            "single": _("Verified by one volunteer with {record} correct checked answers"),
-            "one": _(
-                "Verified by {n} volunteers, one with {record} correct checked answers ({gold} on practice images)"
-            ),
-            "many": _(
-                "Verified by {n} volunteers, {k} with a track record (the best: {record} correct checked answers)"
-            ),
-            "none": _("Agreed by {n} volunteers, none with a track record (this crisis does not require one)"),
-            "streetview": _("Street View match"),
-        },
     }
 
 
@@ -129,7 +114,6 @@ def dashboard_chart_strings() -> dict:
             "unscored": _("unscored"),
         },
         "noGeolocated": _("No geolocated images yet."),
-        "noModel": _("No difficulty model is active: images reach volunteers unscored."),
         "noForecast": _("No forecast yet."),
         "noAnswersWindow": _("No geolocation answers in the last {hours} h: nothing to forecast from."),
         "activeVolunteersHour": _("active volunteers (last hour)"),

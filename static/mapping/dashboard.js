@@ -117,27 +117,6 @@
     if (!labels.length) { target.appendChild(el("p", S.noGeolocated)); }
   }
 
-  function models(target, list) {
-    target.replaceChildren();
-    if (!list.length) { target.appendChild(el("p", S.noModel)); return; }
-    list.forEach(function (model) {
-      target.appendChild(el("h3", model.name));
-      var metrics = model.metrics || {};
-      // A metric is a number, or {value, low, high} with its 95% confidence interval.
-      var pairs = Object.keys(metrics).filter(function (k) {
-        var m = metrics[k];
-        return typeof m === "number" || (m && typeof m.value === "number");
-      }).map(function (k) {
-        var m = metrics[k];
-        return typeof m === "number" ? [k, fmt(m, 3)]
-          : [k, fmt(m.value, 3) + " [" + fmt(m.low, 2) + ", " + fmt(m.high, 2) + "]"];
-      });
-      var box = el("div", null, "dash-numbers");
-      numbers(box, pairs);
-      target.appendChild(box);
-    });
-  }
-
   function forecast(target, notes, data) {
     notes.replaceChildren();
     if (!data) { target.replaceChildren(el("p", S.noForecast)); return; }
@@ -177,7 +156,6 @@
       [S.ratingsCount, fmt(agreement.n_ratings, 0)],
     ]);
     difficulty(document.getElementById("dash-difficulty"), document.getElementById("dash-difficulty-table"), data.by_difficulty);
-    models(document.getElementById("dash-models"), data.models || []);
     forecast(document.getElementById("dash-forecast"), document.getElementById("dash-forecast-assumptions"), data.forecast);
   }
 
