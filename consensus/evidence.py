@@ -59,6 +59,7 @@ class Pin:
     record: int = 0  # correct checked answers
     gold_correct: int = 0
     trusted: bool = False  # a track record by the crisis's rule, or a coordinator
+    coordinator: bool = False  # trusted as a coordinator of the crisis, whatever their record
 
     @property
     def effective_precision(self) -> str:
@@ -82,6 +83,7 @@ class Check:
     trusted: bool = False
     record: int = 0
     gold_correct: int = 0
+    coordinator: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,21 @@ def pin_weights(pins: Sequence[Pin], rule: Rule) -> np.ndarray:
 
 
 def evidence_summary(*, pins: Sequence[Pin], checks: Sequence[Check], reviewed_by: str = "") -> dict:
-    """What the map's popup says: how many volunteers placed or checked it, the best track record among them."""
-    people: dict[int, tuple[int, int, bool]] = {}
+    """What the map's popup says: how many people placed or checked it, how many of them are coordinators, how many
+    others have a track record, and the best record among those (a coordinator counts without one)."""
+    people: dict[int, tuple[int, int, bool, bool]] = {}
     for item in [*pins, *checks]:
-        record, gold, trusted = people.get(item.volunteer_id, (0, 0, False))
-        people[item.volunteer_id] = (max(record, item.record), max(gold, item.gold_correct), trusted or item.trusted)
-    with_record = sorted(((r, g) for r, g, trusted in people.values() if trusted), reverse=True)
+        record, gold, trusted, coordinator = people.get(item.volunteer_id, (0, 0, False, False))
+        people[item.volunteer_id] = (
+            max(record, item.record),
+            max(gold, item.gold_correct),
+            trusted or item.trusted,
+            coordinator or item.coordinator,
+        )
+    with_record = sorted(((r, g) for r, g, trusted, coord in people.values() if trusted and not coord), reverse=True)
     return {
         "volunteers": len(people),
+        "coordinators": sum(1 for *_, coordinator in people.values() if coordinator),
         "pins": len(pins),
         "checks": sum(1 for c in checks if c.verdict == "yes"),
         "with_record": len(with_record),

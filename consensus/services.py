@@ -279,6 +279,7 @@ def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
                 record=standing.record_correct,
                 gold_correct=standing.gold_correct,
                 trusted=standing.has_record,
+                coordinator=standing.coordinator,
             )
         )
     check_list = [
@@ -290,6 +291,7 @@ def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
             trusted=standings[volunteer_id].has_record,
             record=standings[volunteer_id].record_correct,
             gold_correct=standings[volunteer_id].gold_correct,
+            coordinator=standings[volunteer_id].coordinator,
         )
         for volunteer_id, lat, lon, verdict in checks
     ]

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from mapping.privacy import coarse_radius, grid_snap
 from mapping.selectors import CrisisAccess
+from mapping.trust import trust_key, trust_line
 
 POPUP_TEXT_CHARS = 600
 
@@ -66,6 +67,7 @@ def point_features(
     prefix, suffix = image_url.split("{id}")
     out = []
     read = 0
+    lines: dict[tuple, str] = {}  # the popup's trust line per evidence key: few distinct ones per response
     for (
         media_id,
         crisis_id,
@@ -96,7 +98,9 @@ def point_features(
         if text and len(text) > POPUP_TEXT_CHARS:
             text = text[:POPUP_TEXT_CHARS] + "…"
         author_part = f',"author":{_str(author)}' if access.show_author else ""
-        trust_part = f',"trusted":{"true" if trusted else "false"},"verified_by":{verified_by(evidence)}'
+        trust_part = (
+            f',"trusted":{"true" if trusted else "false"},"verified_by":{verified_by(evidence, trusted, lines)}'
+        )
         out.append(
             f'{{"type":"Feature","id":{media_id},"geometry":{{"type":"Point","coordinates":'
             f"[{lon:.6f},{lat:.6f}]}},"
@@ -110,16 +114,24 @@ def point_features(
     return out, read
 
 
-def verified_by(evidence: dict | str | None) -> str:
-    """The popup's "verified by 3 volunteers, one with 40 correct answers" as JSON numbers (never volunteers' ids).
+def verified_by(evidence: dict | str | None, trusted: bool = False, lines: dict | None = None) -> str:
+    """Who verified the point, as JSON numbers (never volunteers' ids) and the popup's line in the active language
+    (``mapping.trust``: "Verified by 3 volunteers, one with a track record; 40 correct checked answers").
 
-    A raw cursor hands PostgreSQL's jsonb and SQLite's JSON text over unparsed, depending on the driver.
+    A raw cursor hands PostgreSQL's jsonb and SQLite's JSON text over unparsed, depending on the driver. ``lines``
+    memoises the line per evidence key within one response.
     """
     if isinstance(evidence, str):
         evidence = loads(evidence or "{}")
     evidence = evidence or {}
+    key = trust_key(evidence, trusted=bool(trusted))
+    lines = {} if lines is None else lines
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = trust_line(key)
     return (
         f'{{"volunteers":{int(evidence.get("volunteers", 0))},"with_record":{int(evidence.get("with_record", 0))},'
+        f'"coordinators":{int(evidence.get("coordinators", 0))},"line":{_quote(line)},'
         f'"best_record":{int(evidence.get("best_record", 0))},"best_record_gold":'
         f'{int(evidence.get("best_record_gold", 0))},"checks":{int(evidence.get("checks", 0))},'
         f'"streetview":{"true" if evidence.get("streetview") else "false"},'

@@ -45,6 +45,7 @@ class Standing:
     record_checked: int = 0
     gold_correct: int = 0
     has_record: bool = False  # trusted evidence by the crisis's rule (a coordinator always is)
+    coordinator: bool = False  # a coordinator of the crisis (or a superuser): trusted without a record
 
 
 def is_guest(user: AbstractBaseUser) -> bool:
@@ -86,7 +87,7 @@ def volunteer_standings(*, crisis: Crisis, volunteer_ids) -> dict[int, Standing]
         trusted = pk in coordinators or (
             pk not in guests and record_qualifies(correct=correct, checked=checked, crisis=crisis)
         )
-        out[pk] = Standing(skill, correct, checked, gold, trusted)
+        out[pk] = Standing(skill, correct, checked, gold, trusted, pk in coordinators)
     return out
 
 

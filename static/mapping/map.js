@@ -115,22 +115,10 @@
     list.appendChild(el("dd", null, value));
   }
 
-  function fill(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
-  }
-
-  // Who placed and checked the point, as the crisis's publication rule saw it (consensus README, "Trust").
+  // Who placed and checked the point, as the crisis's publication rule saw it (consensus README, "Trust"): the
+  // server writes the line (mapping/trust.py), as its words depend on the numbers (plural forms per language).
   function trustLine(p) {
-    var v = p.verified_by, T = S.trust;
-    var values = {n: v.volunteers, k: v.with_record, record: v.best_record, gold: v.best_record_gold};
-    var line;
-    if (v.reviewed_by === "coordinator") { line = T.coordinator; }
-    else if (v.reviewed_by === "reviewer") { line = T.reviewer; }
-    else if (!p.trusted || !v.with_record) { line = fill(T.none, values); }
-    else if (v.volunteers === 1) { line = fill(T.single, values); }
-    else if (v.with_record === 1) { line = fill(T.one, values); }
-    else { line = fill(T.many, values); }
-    return v.streetview ? line + " · " + T.streetview : line;
+    return p.verified_by.line || "";
   }
 
   function popup(feature) {

@@ -121,3 +121,14 @@ def test_two_pins_agreeing_on_the_town_only_stop_asking_and_go_to_review():
     assert decision.outcome == Outcome.NEEDS_EXPERT_REVIEW and "town" in decision.reason
     fixed = decide(pins=town, checks=[], n_cannot=1, rule=Rule(adaptive=False))
     assert fixed.outcome == Outcome.NEEDS_MORE_ANSWERS  # fixed redundancy asks up to its maximum
+
+
+def test_the_popup_summary_counts_a_coordinator_apart_from_the_volunteers_with_a_record():
+    coordinator = Check(volunteer_id=3, lat=HERE[0], lon=HERE[1], verdict="yes", trusted=True, coordinator=True)
+    summary = evidence_summary(pins=[pin(1), pin(2)], checks=[coordinator])
+    assert (summary["volunteers"], summary["coordinators"], summary["with_record"], summary["best_record"]) == (
+        3,
+        1,
+        0,
+        0,
+    )

@@ -55,8 +55,7 @@ def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, vol
             "geolocation",
             lat=CANOAS[0] + offset,
             lon=CANOAS[1],
-            precision="high",
-            clue_tags=["sign_text"],
+            precision="high",  # with no Street View view or clue tags: counts as medium, and no check is asked yet
             interaction=searched,
             time_on_task_s=120,
         )
@@ -82,6 +81,9 @@ def test_answers_through_the_api_become_a_published_point_on_the_map(crisis, vol
     assert len(features) == 1, response.json()
     lon, lat = features[0]["geometry"]["coordinates"]
     assert (lat, lon) == (pytest.approx(consensus.lat, abs=1e-6), pytest.approx(consensus.lon, abs=1e-6))
+    assert features[0]["properties"]["verified_by"]["line"] == (
+        "Verified by 3 volunteers, one with a track record; 40 correct checked answers, 40 of them on practice images"
+    )
 
     exported = coordinator.get(f"/api/map/crises/{crisis.slug}/export/geojson/")
     assert exported.status_code == 200
