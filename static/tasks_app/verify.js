@@ -8,6 +8,9 @@
   function round6(v) { return Math.round(v * 1e6) / 1e6; }
   function hasView() { return ref.pano_lat !== null && ref.pano_lon !== null; }
 
+  // A photo that cannot be shown cannot be checked: the page-problem banner says so and offers the next task.
+  C.watchImage(document.getElementById("task-image"));
+
   // --- The pin, on a map zoomed to the street. ---
   var map = L.map("task-map", {worldCopyJump: true});
   L.tileLayer(data.tile_url, {attribution: data.tile_attribution, maxZoom: 19}).addTo(map);
@@ -70,4 +73,5 @@
       C.skip();
     }
   });
+  C.ready();  // set up: a problem from now on is this task's, not a page that never worked
 })();

@@ -5,7 +5,7 @@ import pytest
 from consensus.models import LocationConsensus
 from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
-from tasks_app.models import Answer
+from tasks_app.models import Answer, Assignment, CrowdTask
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, make_crisis, make_user
 from tests.tasks_app.conftest import queue, with_record
@@ -75,4 +75,18 @@ def test_a_volunteer_without_a_record_is_told_how_to_earn_one(page, pinned, page
     page_problems.allow(r"403")  # the page answers 403 on purpose
     log_in(page, "ana", f"/crises/{crisis.slug}/verify/")
     page.get_by_role("heading", name="Checks are for volunteers with a track record").wait_for()
+    assert not Answer.objects.filter(kind="verification").exists()
+
+
+def test_a_photo_that_cannot_be_loaded_says_so_and_the_check_is_given_back(page, pinned, page_problems):
+    crisis, image = pinned
+    image.image.delete(save=False)  # the file is gone from the disk: its URL answers 404
+    page_problems.allow(r"HTTP 404: GET ")
+    with_record(make_user("checker"), correct=40)
+    log_in(page, "checker", f"/crises/{crisis.slug}/verify/")
+    page.get_by_role("alert").get_by_text("The photo could not be loaded.").wait_for()
+    check = CrowdTask.objects.get(media=image, kind="verification")
+    page.get_by_role("button", name="Next image").click()
+    page.get_by_text("Nothing left for you right now").wait_for()
+    assert Assignment.objects.get(task=check).state == "skipped"  # back to the others, not answered
     assert not Answer.objects.filter(kind="verification").exists()
