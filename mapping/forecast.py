@@ -62,7 +62,7 @@ class Forecast:
     queue: dict[str, dict] = field(default_factory=dict)  # predicted label -> {"images", "answers_needed"}
     published_within: dict[str, int] = field(default_factory=dict)  # "1h" -> images
     clear_easy_medium_hours: float | None = None
-    volunteers_needed: dict[str, int] = field(default_factory=dict)  # "4h" -> volunteers (the horizon, as published_within)
+    volunteers_needed: dict[str, int] = field(default_factory=dict)  # "4h" -> volunteers
     assumptions: list["Assumption"] = field(default_factory=list)
 
     def to_dict(self) -> dict:
