@@ -108,6 +108,8 @@ def test_a_point_guess_is_an_area_to_search_and_the_pin_records_what_the_volunte
         "streetview_opened": False,
     }
     page.get_by_text("Nothing left for you right now").wait_for()
+    # The answer that emptied the queue is confirmed there too.
+    assert page.locator("#crowd-saved").inner_text() == "Your last answer was saved. Thank you!"
     assert Answer.objects.get().media_id == image.pk
 
 
