@@ -236,6 +236,8 @@
       clearTimeout(searchTimer);
       var q = search.value.trim();
       if (q.length < 2) { return; }
+      // The map takes the keys at once: what is typed while the server answers moves the map, not the query.
+      document.getElementById("task-map").focus();
       runSearch(q, function () { if (found.length) { goToPlace(found[0]); } });
     } else if (event.key === "Escape") {
       results.textContent = "";

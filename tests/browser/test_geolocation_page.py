@@ -187,7 +187,7 @@ def test_the_place_search_moves_the_map_and_enter_takes_the_first_place(page, cr
     page.locator("#place-results button").first.wait_for()
     screenshot(page, "geolocate_place_search")
     page.keyboard.press("Enter")
-    page.wait_for_timeout(400)
+    page.locator("#place-search-note").get_by_text("Porto Alegre").wait_for()
     lat, lon = pin_at_map_centre(page)
     assert abs(lat + 30.03) < 0.05 and abs(lon + 51.2) < 0.05
     body = answer_body(page, lambda: page.keyboard.press("Enter"))
@@ -288,8 +288,8 @@ def test_a_volunteer_answers_with_the_keyboard_only(page, crisis):
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.keyboard.press("f")
     page.keyboard.type("Porto Alegre")
-    page.keyboard.press("Enter")  # goes to the first place and gives the map the focus
-    page.wait_for_timeout(400)
+    page.keyboard.press("Enter")  # gives the map the focus, and goes to the first place once found
+    page.locator("#place-search-note").get_by_text("Porto Alegre").wait_for()
     for key in ("ArrowUp", "ArrowLeft", "-", "p", "l"):
         page.keyboard.press(key)
     assert PIN.search(page.locator("#pin-readout").inner_text())

@@ -127,7 +127,7 @@ def geolocate_one(page, *, use_search: bool) -> dict:
         page.fill("#place-search", "Porto Alegre")
         page.locator("#place-results button").first.wait_for()
         page.keyboard.press("Enter")  # the first place; the map takes the focus
-        page.wait_for_timeout(300)
+        page.locator("#place-search-note").get_by_text("Porto Alegre").wait_for()
     page.locator("#task-map").focus()
     page.keyboard.press("+")  # zoom in on the area, and move along the street
     page.keyboard.press("ArrowRight")
