@@ -367,6 +367,7 @@ class GazetteerIndex:
         # each time cost ~4 µs. Bounded, so a long-lived worker does not grow without end.
         self._slot_cache: dict[str, int] = {}
         self._lengths_cache: dict[str, tuple[int, ...]] = {}
+        self._readings_cache: dict[int, tuple[tuple[PlaceRecord, bool], ...]] = {}
 
     @classmethod
     def empty(cls) -> "GazetteerIndex":
@@ -438,8 +439,13 @@ class GazetteerIndex:
         slot = self._key_slot(key)
         if slot < 0:
             return []
-        start, end = int(self._code_offsets[slot]), int(self._code_offsets[slot + 1])
-        return [(self.place(int(code) >> 1), bool(int(code) & 1)) for code in self._codes[start:end]]
+        readings = self._readings_cache.get(slot)
+        if readings is None:
+            start, end = int(self._code_offsets[slot]), int(self._code_offsets[slot + 1])
+            readings = tuple((self.place(code >> 1), bool(code & 1)) for code in self._codes[start:end].tolist())
+            if len(self._readings_cache) < LOOKUP_MEMO_SIZE:
+                self._readings_cache[slot] = readings
+        return list(readings)
 
     def lengths_of(self, first_token: str) -> tuple[int, ...]:
         """Token counts of the names that start with this token, longest first."""

@@ -154,3 +154,25 @@ def test_a_country_abbreviation_with_dots_is_the_country():
         "Unionland"
     )
     assert locate(union, "tell u.s. about it", countries=["XC"]).is_fallback
+
+
+def test_streets_and_highways_are_found_where_their_words_are_and_nowhere_else(locator):
+    # The landmark patterns run only on posts holding one of their words: none may be lost to that shortcut.
+    def found(text):
+        return {(m.text, m.label) for m in locator.recognizer.recognize([SourceText("post", text)])}
+
+    assert found("Water over Gale Street near Tollan") == {("Gale Street", "STREET"), ("Tollan", "PLACE")}
+    assert found("Trees down on Highway 9 near Tollan") == {("Highway 9", "STREET"), ("Tollan", "PLACE")}
+    assert found("Traffic stopped on I-45 near Tollan") == {("I-45", "STREET"), ("Tollan", "PLACE")}
+    assert found("Water over the gale street near Tollan") == {("Tollan", "PLACE")}
+
+
+def test_in_a_text_written_in_capitals_a_short_capital_word_is_no_region_code(locator):
+    assert locate(locator, "Flash flooding in NV tonight").candidates[0]["name"] == "North Vale"
+    assert locate(locator, "FLASH FLOODING IN NV TONIGHT, STAY AWAY FROM THE RIVER").is_fallback
+
+
+def test_the_readings_of_a_name_are_the_callers_to_change(locator):
+    first = locator.index.lookup("ashford")
+    first.clear()
+    assert len(locator.index.lookup("ashford")) == 3
