@@ -30,7 +30,9 @@ from consensus.spatial import MIN_SKILL, PRECISION_WEIGHTS, haversine_m, spatial
 
 # A stated 68% radius is never below the typical error of one pin of its precision: three pins on one spot are not
 # "± 0 m", and one pin confirmed by a check is not exact either. Assumptions (a Street View match within tens of
-# metres, "the right street or area" within a block or two, a town), shown in the consensus README.
+# metres, "the right street or area" within a block or two, a town), shown in the consensus README. A high-precision
+# point also states no less than a "yes" check asserts (``Rule.check_radius_m``): "the photo was taken at this pin"
+# means the same, whether agreeing pins or a check say it.
 PRECISION_RADIUS_FLOOR_M = {"high": 30.0, "medium": 150.0, "low": 1000.0}
 
 
@@ -229,7 +231,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
         return Decision(Outcome.NEEDS_MORE_ANSWERS, reason, evidence=summary)
     precision = _precision(support, yes)
     floor = PRECISION_RADIUS_FLOOR_M.get(precision, 0.0)
-    if yes:
+    if yes or precision == "high":
         floor = max(floor, rule.check_radius_m)
     radius_68 = max(result.radius_68_m, floor)
     radius_95 = max(result.radius_95_m, radius_68)

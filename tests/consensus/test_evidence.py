@@ -132,3 +132,10 @@ def test_the_popup_summary_counts_a_coordinator_apart_from_the_volunteers_with_a
         0,
         0,
     )
+
+
+def test_a_high_precision_point_states_at_least_what_a_yes_check_asserts_however_it_was_agreed():
+    agreed = decide(pins=[pin(1), pin(2, NEAR)], checks=[], n_cannot=0, rule=Rule(requires_record=False))
+    checked = decide(pins=[pin(1)], checks=[check(2)], n_cannot=0, rule=ADAPTIVE)
+    assert (agreed.outcome, agreed.precision, checked.outcome, checked.precision) == ("done", "high", "done", "high")
+    assert agreed.radius_68_m == checked.radius_68_m == ADAPTIVE.check_radius_m  # not the 15 m between the pins
