@@ -125,13 +125,16 @@ def media_filter_relevance(*, media_id: int) -> bool:
 def relevance_classifier_verdict(
     kept: rules.Verdict, *, image: Image.Image, classifier, threshold: float | None = None
 ) -> rules.Verdict:
-    """Score an image the rules kept (already decoded: it is not read twice) and apply the hold-back threshold."""
+    """Score an image the rules kept (already decoded: it is not read twice) and apply the hold-back threshold; an
+    image at or above it is looked at again through its square crops and held back only if every view agrees."""
     from classification.relevance.classifier import classifier_verdict
 
-    (probability,) = classifier.not_relevant_probabilities([image], batch_size=1, device=settings.RELEVANCE_DEVICE)
     if threshold is None:
         threshold = settings.RELEVANCE_DROP_THRESHOLD
-    return classifier_verdict(kept, not_relevant_probability=probability, threshold=threshold)
+    probability, _, views = classifier.agreed_not_relevant_probability(
+        image, threshold=threshold, device=settings.RELEVANCE_DEVICE
+    )
+    return classifier_verdict(kept, not_relevant_probability=probability, threshold=threshold, views=views)
 
 
 FILTERED_STAGES = (Media.Stage.PROBABLY_IRRELEVANT, Media.Stage.IRRELEVANT)
@@ -172,10 +175,11 @@ def relevance_thresholds_update() -> int:
 
 
 def relevance_threshold_update(*, crisis_id: int) -> RelevanceThreshold | None:
-    """Choose the crisis's hold-back threshold from its own labels for the active relevance version: at most
-    RELEVANCE_HELD_BACK_TARGET of its labelled relevant images at or above it. Below
-    RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS scored relevant images the default threshold stands, with the rates it
-    measures. None when no relevance version is active for the crisis."""
+    """Choose the crisis's hold-back threshold from its own labels for the active relevance version: a new relevant
+    image of the crisis is held back with probability at most RELEVANCE_HELD_BACK_TARGET (``hold_back_threshold``).
+    Below RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS scored relevant images, or too few to promise the target (33 at
+    3%), the default threshold stands, with the rates it measures. None when no relevance version is active for
+    the crisis."""
     version = model_version_active(crisis_id=crisis_id, purpose=ModelVersion.Purpose.RELEVANCE)
     if version is None:
         return None
@@ -192,7 +196,9 @@ def relevance_threshold_update(*, crisis_id: int) -> RelevanceThreshold | None:
         defaults={
             "model_version": version,
             "threshold": choice.threshold,
-            "source": RelevanceThreshold.Source.LABELS if enough else RelevanceThreshold.Source.DEFAULT,
+            "source": RelevanceThreshold.Source.LABELS
+            if enough and choice.from_labels
+            else RelevanceThreshold.Source.DEFAULT,
             "target_held_back": settings.RELEVANCE_HELD_BACK_TARGET,
             "relevant_labels": len(relevant),
             "irrelevant_labels": len(irrelevant),

@@ -1,8 +1,9 @@
 """The relevance filter's second layer: an image classifier trained on people's relevance labels.
 
 It reuses the difficulty classifier's torch code (backbones, grouped split, two-stage training, inference); only
-the labels and the drop decision are its own. It runs after the rules, on images the rules kept, and drops one
-only when it is very sure: a lost disaster photo costs more than a meme shown to a volunteer.
+the labels and the drop decision are its own. It runs after the rules, on images the rules kept, and holds one
+back only when it is very sure, from every view of the image: a lost disaster photo costs more than a meme shown to
+a volunteer.
 """
 
 from collections.abc import Iterable, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from classification.difficulty.data import LabelledImage, LabelledSet
+from classification.difficulty.embedding import square_crops
 from classification.difficulty.inference import DifficultyClassifier
 from classification.relevance.rules import CLASSIFIER_RULE, Verdict
 
@@ -63,10 +65,34 @@ class RelevanceClassifier:
         index = result.class_names.index(NOT_RELEVANT)
         return [float(score.probabilities[index]) for score in result.scores]
 
+    def agreed_not_relevant_probability(
+        self, image: Image.Image, *, threshold: float, device: str = "cpu"
+    ) -> tuple[float, float, list[float]]:
+        """(p(not relevant) that every view of the image agrees on, the whole image's, the views').
 
-def classifier_verdict(kept: Verdict, *, not_relevant_probability: float, threshold: float) -> Verdict:
+        The whole image (squashed to a square) is scored first. Only where that reaches ``threshold`` is the image
+        looked at again through its square crops (up to three that together cover it: left, centre and right of a
+        landscape photo), and the lowest score of all stands: a relevant photo that one framing makes look like a
+        screenshot or a meme (a flooded road in a video frame with a caption) is held back only if every framing
+        does. Below ``threshold`` the decision needs no second look and the whole image's score is returned: the
+        decision is exact at any threshold from ``threshold`` up, the score an upper bound below it."""
+        (whole,) = self.not_relevant_probabilities([image], batch_size=1, device=device)
+        if whole < threshold:
+            return whole, whole, []
+        rgb = image.convert("RGB")
+        crops = [crop for crop in square_crops(rgb) if crop.size != rgb.size]  # a square image is its own crop
+        views = self.not_relevant_probabilities(crops, batch_size=len(crops), device=device) if crops else []
+        return min([whole, *views]), whole, views
+
+
+def classifier_verdict(
+    kept: Verdict, *, not_relevant_probability: float, threshold: float, views: Sequence[float] = ()
+) -> Verdict:
     """The verdict on an image the rules kept, once the classifier scored it: dropped only at or above
-    ``threshold``. The score becomes the decision's score either way; the rules' own score stays in the details."""
+    ``threshold``. The score becomes the decision's score either way; the rules' own score and the second look's
+    view scores stay in the details."""
     drop = not_relevant_probability >= threshold
     details = {**kept.details, "rules_score": kept.score, "classifier_threshold": threshold}
+    if views:
+        details["view_scores"] = [round(view, 4) for view in views]
     return Verdict(drop, CLASSIFIER_RULE if drop else "", round(not_relevant_probability, 4), details, kept.ocr_text)

@@ -5,18 +5,20 @@ import io
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from PIL import Image
 
 from classification import services
 from classification.difficulty.testing import TINY_BACKBONE, TINY_IMAGE_SIZE, images_generate, tiny_backbone
 from classification.difficulty.training import checkpoint_save
 from classification.errors import TooFewRelevanceLabels
 from classification.models import MediaRelevance, ModelVersion, RelevanceLabel, RelevanceThreshold
-from classification.relevance.classifier import RELEVANCE_CLASS_MAPPING, RELEVANCE_CLASS_NAMES
+from classification.relevance.classifier import RELEVANCE_CLASS_MAPPING, RELEVANCE_CLASS_NAMES, RelevanceClassifier
 from classification.selectors import media_relevance_probabilities, model_version_active, relevance_verdicts
 from consensus.models import RatingConsensus
 from crawling import pipeline
@@ -251,6 +253,13 @@ class TestServing:
         assert decision.dropped and decision.rule == "classifier" and decision.model_version == version
         assert decision.score == pytest.approx(sigmoid(4.0), abs=1e-3)
 
+    def test_a_held_back_image_was_looked_at_again_through_its_crops(self, post, tmp_path):
+        relevance_version(tmp_path, not_relevant_logit=4.0)  # every view scores 0.982
+        media = make_media(post, size=(400, 300))  # landscape: left, centre and right squares
+        services.media_filter_relevance(media_id=media.pk)
+        decision = MediaRelevance.objects.get(media=media)
+        assert decision.dropped and decision.details["view_scores"] == [pytest.approx(sigmoid(4.0), abs=1e-3)] * 3
+
     def test_an_image_under_the_threshold_is_kept_with_its_score(
         self, post, tmp_path, recorded_steps, django_capture_on_commit_callbacks
     ):
@@ -263,6 +272,7 @@ class TestServing:
         decision = MediaRelevance.objects.get(media=media)
         assert not decision.dropped and decision.rule == "" and decision.model_version == version
         assert decision.score == pytest.approx(sigmoid(1.0), abs=1e-3)
+        assert "view_scores" not in decision.details  # no second look below the threshold
         assert recorded_steps == [(Media.Stage.RELEVANT, media.pk)]
         # The scheduler's relevance term for the image's crowd tasks is p(relevant).
         assert media_relevance_probabilities(media_ids=[media.pk]) == {media.pk: pytest.approx(1 - decision.score)}
@@ -308,8 +318,8 @@ class TestServing:
 
 
 class TestHoldBackThreshold:
-    def labelled(self, post, version, scores: list[tuple[float, bool]]) -> None:
-        for n, (score, relevant) in enumerate(scores):
+    def labelled(self, post, version, scores: list[tuple[float, bool]], *, first_position: int = 0) -> None:
+        for n, (score, relevant) in enumerate(scores, start=first_position):
             media = make_media(post, position=n, stage=Media.Stage.RELEVANT)
             MediaRelevance.objects.create(media=media, dropped=False, score=score, model_version=version)
             RelevanceLabel.objects.create(media=media, relevant=relevant, source=RelevanceLabel.Source.CROWD)
@@ -324,9 +334,10 @@ class TestHoldBackThreshold:
         irrelevant = [(0.99, False), (0.97, False), (0.6, False), (0.2, False)]
         self.labelled(post, version, relevant + irrelevant)
         row = services.relevance_threshold_update(crisis_id=post.crisis_id)
-        # 10% of 20 relevant images: the two highest (1.0 and 0.95) may be held back, not the third (0.9).
-        assert row.source == RelevanceThreshold.Source.LABELS and row.threshold == pytest.approx(0.9, abs=1e-4)
-        assert row.relevant_held_back == pytest.approx(0.1) and row.irrelevant_caught == pytest.approx(0.5)
+        # 10% of the next relevant images with 20 labelled: (k + 1) / 21 <= 0.1, so only the highest (1.0) of the
+        # labelled ones may be held back, not the second (0.95): two of 20 would promise 3 / 21 = 14%.
+        assert row.source == RelevanceThreshold.Source.LABELS and row.threshold == pytest.approx(0.95, abs=1e-4)
+        assert row.relevant_held_back == pytest.approx(0.05) and row.irrelevant_caught == pytest.approx(0.5)
         assert row.relevant_labels == 20 and row.irrelevant_labels == 4
 
     def test_with_too_few_labels_the_default_threshold_stands_with_its_measured_rates(self, post, tmp_path, settings):
@@ -336,6 +347,20 @@ class TestHoldBackThreshold:
         row = services.relevance_threshold_update(crisis_id=post.crisis_id)
         assert row.source == RelevanceThreshold.Source.DEFAULT and row.threshold == settings.RELEVANCE_DROP_THRESHOLD
         assert row.relevant_held_back == pytest.approx(0.5) and row.irrelevant_caught == 1.0
+
+    def test_labels_too_few_to_promise_the_target_leave_the_default(self, post, tmp_path, settings):
+        settings.RELEVANCE_THRESHOLD_MIN_RELEVANT_LABELS = 10
+        settings.RELEVANCE_HELD_BACK_TARGET = 0.03
+        version = relevance_version(tmp_path, not_relevant_logit=4.0)
+        # 32 relevant labels: even a threshold above all of them leaves 1 / 33 > 3% for the next relevant image.
+        self.labelled(post, version, [(0.01 * n, True) for n in range(1, 33)])
+        row = services.relevance_threshold_update(crisis_id=post.crisis_id)
+        assert row.source == RelevanceThreshold.Source.DEFAULT and row.threshold == settings.RELEVANCE_DROP_THRESHOLD
+        self.labelled(
+            post, version, [(0.5, True)], first_position=32
+        )  # the 33rd: 1 / 34 <= 3%, the threshold sits above them all
+        row = services.relevance_threshold_update(crisis_id=post.crisis_id)
+        assert row.source == RelevanceThreshold.Source.LABELS and row.threshold == pytest.approx(0.5, abs=1e-4)
 
     def test_the_filter_uses_the_crisis_threshold(self, post, tmp_path):
         version = relevance_version(tmp_path, not_relevant_logit=1.0)  # p = 0.731, under the default 0.9
@@ -408,12 +433,17 @@ class TestEvalRelevance:
             call_command(
                 "eval_relevance", str(data), "--leave-one-event-out", "--backbone", TINY_BACKBONE, "--no-hub",
                 "--random-init", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--bootstrap", "20",
-                "--no-progress", stdout=stdout,
+                "--no-progress", "--scores-out", str(tmp_path / "scores.csv"), stdout=stdout,
             )  # fmt: skip
         printed = stdout.getvalue()
         assert re.search(r"storm_a +images +12 +crisis threshold: relevant held back", printed)
         assert re.search(r"storm_b +images +13 ", printed) and re.search(r"ALL +images +25 ", printed)
-        assert "irrelevant caught" in printed and "rules only" in printed
+        assert "irrelevant caught" in printed and "whole image only" in printed and "rules only" in printed
+        # The saved scores are judged again without training, to the same figures.
+        again = io.StringIO()
+        call_command("eval_relevance", str(data), "--leave-one-event-out", "--scores-in", str(tmp_path / "scores.csv"),
+                     stdout=again)  # fmt: skip
+        assert re.findall(r"ALL .*", again.getvalue()) == re.findall(r"ALL .*", printed)
 
     def test_rules_and_a_given_classifier_are_reported_side_by_side(self, tmp_path):
         relevance_version(tmp_path, not_relevant_logit=4.0, activate=False)  # drops everything the rules keep
@@ -442,3 +472,41 @@ class TestEvalRelevance:
         assert f"images {held_out} " in printed and "held-out 30%" in printed
         assert "rules + classifier (p >= 0.90)" in printed
         assert (tmp_path / "out" / "model.pt").is_file()
+
+
+class RedShareClassifier(RelevanceClassifier):
+    """A stand-in model whose p(not relevant) is the share of pure red pixels in what it is shown: the second look's
+    agreement rule on views of known scores."""
+
+    def __init__(self):
+        self.shown = []
+
+    def not_relevant_probabilities(self, images, *, batch_size=16, device="cpu"):
+        self.shown += [image.size for image in images]
+        return [float(np.mean(np.all(np.asarray(image.convert("RGB")) == (255, 0, 0), axis=2))) for image in images]
+
+
+def half_red(size=(300, 100), red_width=200) -> Image.Image:
+    image = Image.new("RGB", size, (0, 160, 0))
+    image.paste((255, 0, 0), (0, 0, red_width, size[1]))
+    return image
+
+
+class TestSecondLook:
+    def test_an_image_is_held_back_only_if_every_view_of_it_agrees(self):
+        model = RedShareClassifier()
+        # Whole 0.67 reaches 0.6; of the three squares the right one is green: it keeps the image.
+        agreed, whole, views = model.agreed_not_relevant_probability(half_red(), threshold=0.6)
+        assert whole == pytest.approx(2 / 3) and views == [1.0, 1.0, 0.0] and agreed == 0.0
+        agreed, _, views = model.agreed_not_relevant_probability(half_red(red_width=300), threshold=0.6)
+        assert views == [1.0, 1.0, 1.0] and agreed == 1.0
+
+    def test_below_the_threshold_nothing_more_is_scored(self):
+        model = RedShareClassifier()
+        assert model.agreed_not_relevant_probability(half_red(), threshold=0.7) == (pytest.approx(2 / 3),) * 2 + ([],)
+        assert model.shown == [(300, 100)]
+
+    def test_a_square_image_is_its_own_only_view(self):
+        model = RedShareClassifier()
+        assert model.agreed_not_relevant_probability(half_red((100, 100), 100), threshold=0.5) == (1.0, 1.0, [])
+        assert model.shown == [(100, 100)]

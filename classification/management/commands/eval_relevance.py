@@ -35,7 +35,8 @@ class Judged:
     path: Path
     should_drop: bool
     rule: str  # the rule that dropped it, or ""
-    not_relevant_probability: float | None  # the classifier's, for images the rules kept
+    not_relevant_probability: float | None  # the classifier's, every view agreeing, for images the rules kept
+    whole_probability: float | None = None  # the whole image's alone (no second look)
 
 
 class Command(BaseCommand):
@@ -62,6 +63,14 @@ class Command(BaseCommand):
         classifier.add_argument("--event-column", default="event_or_folder", help="the event of each image")
         classifier.add_argument(
             "--target-held-back", type=float, help="share of relevant images a crisis threshold may hold back"
+        )
+        classifier.add_argument(
+            "--scores-out", type=Path, help="--leave-one-event-out: write every image's rule and score (CSV)"
+        )
+        classifier.add_argument(
+            "--scores-in",
+            type=Path,
+            help="--leave-one-event-out: judge the scores a --scores-out run wrote instead of training again",
         )
         classifier.add_argument(
             "--threshold", type=float, help="p(not relevant) at which the classifier drops (RELEVANCE_DROP_THRESHOLD)"
@@ -135,14 +144,13 @@ class Command(BaseCommand):
                 verdict = rules.judge(image, thresholds=relevance_thresholds(), ocr=ocr_call)
                 rules_seconds += time.perf_counter() - started
                 probability = None
+                whole = None
                 if classifier is not None and not verdict.drop:
                     started = time.perf_counter()
                     # One image at a time on the decoded image, as the pipeline's relevance step scores it.
-                    (probability,) = classifier.not_relevant_probabilities(
-                        [image], batch_size=1, device=options["device"]
-                    )
+                    probability, whole = agreed_score(classifier, image, options)
                     classifier_seconds += time.perf_counter() - started
-            judged.append(Judged(path, should_drop, verdict.rule, probability))
+            judged.append(Judged(path, should_drop, verdict.rule, probability, whole))
 
         rules_only = drop_counts(judged, threshold=None)
         self.stdout.write(
@@ -180,12 +188,10 @@ class Command(BaseCommand):
             with Image.open(path) as image:
                 image.load()
                 verdict = rules.judge(image, thresholds=relevance_thresholds())
-                probability = None
+                probability = whole = None
                 if classifier is not None and not verdict.drop:
-                    (probability,) = classifier.not_relevant_probabilities(
-                        [image], batch_size=1, device=options["device"]
-                    )
-            judged.append(Judged(path, should_drop, verdict.rule, probability))
+                    probability, whole = agreed_score(classifier, image, options)
+            judged.append(Judged(path, should_drop, verdict.rule, probability, whole))
         return judged
 
     def leave_one_event_out(self, rows: list[tuple[tuple[Path, bool], str]], options) -> None:
@@ -201,12 +207,18 @@ class Command(BaseCommand):
             else settings.RELEVANCE_HELD_BACK_TARGET
         )
         default = options["threshold"] if options["threshold"] is not None else settings.RELEVANCE_DROP_THRESHOLD
-        totals = {"crisis": DropCounts(), "default": DropCounts(), "rules": DropCounts()}
+        totals = {"crisis": DropCounts(), "default": DropCounts(), "whole": DropCounts(), "rules": DropCounts()}
+        saved = scores_read(options["scores_in"]) if options["scores_in"] else None
+        written = []
         for event in sorted({event for _, event in rows}):
             tested = [row for row, e in rows if e == event]
             trained = [row for row, e in rows if e != event]
-            classifier = self.train_on_rows(trained, tested, options)
-            judged = self.judge_all(tested, classifier, options)
+            if saved is not None:
+                judged = [saved_judged(saved, path, should_drop) for path, should_drop in tested]
+            else:
+                classifier = self.train_on_rows(trained, tested, options)
+                judged = self.judge_all(tested, classifier, options)
+            written += [(event, item) for item in judged]
             halves = (judged[0::2], judged[1::2])
             crisis = DropCounts()
             for n, half in enumerate(halves):
@@ -220,22 +232,34 @@ class Command(BaseCommand):
                 for item in half:
                     crisis.add(dropped=held_back(item, choice.threshold), should_drop=item.should_drop)
             at_default = drop_counts(judged, threshold=default)
+            whole_only = drop_counts(judged, threshold=default, whole_image=True)
             rules_only = drop_counts(judged, threshold=None)
-            for name, counts in (("crisis", crisis), ("default", at_default), ("rules", rules_only)):
+            for name, counts in (
+                ("crisis", crisis),
+                ("default", at_default),
+                ("whole", whole_only),
+                ("rules", rules_only),
+            ):
                 for field in ("dropped_right", "dropped_wrongly", "missed", "kept_right"):
                     setattr(totals[name], field, getattr(totals[name], field) + getattr(counts, field))
             self.stdout.write(
                 f"{event:24} images {len(judged):4}  {loeo_line('crisis threshold', crisis)}  |  "
-                f"{loeo_line(f'p >= {default:.2f}', at_default)}  |  {loeo_line('rules only', rules_only)}"
+                f"{loeo_line(f'p >= {default:.2f}', at_default)}  |  "
+                f"{loeo_line('whole image only', whole_only)}  |  {loeo_line('rules only', rules_only)}"
             )
         self.stdout.write(
             f"{'ALL':24} images {totals['crisis'].images:4}  {loeo_line('crisis threshold', totals['crisis'])}  |  "
-            f"{loeo_line(f'p >= {default:.2f}', totals['default'])}  |  {loeo_line('rules only', totals['rules'])}"
+            f"{loeo_line(f'p >= {default:.2f}', totals['default'])}  |  "
+            f"{loeo_line('whole image only', totals['whole'])}  |  {loeo_line('rules only', totals['rules'])}"
         )
         self.stdout.write(
-            f"(held back: dropped by a rule or held back by the classifier; target {target:.0%} of the relevant "
-            f"images held back, at least 60% of the irrelevant caught)"
+            f"(held back: dropped by a rule or held back by the classifier, every view of the image agreeing; "
+            f"'whole image only': without that second look; target {target:.0%} of the relevant images held back, "
+            f"at least 60% of the irrelevant caught)"
         )
+        if options["scores_out"]:
+            scores_write(options["scores_out"], written)
+            self.stdout.write(f"wrote {options['scores_out']}")
 
     def train_on_rows(self, trained: list[tuple[Path, bool]], tested: list[tuple[Path, bool]], options):
         from classification.difficulty.backbones import WeightsUnavailableError
@@ -376,15 +400,67 @@ class Command(BaseCommand):
         return classifier, held_out
 
 
-def drop_counts(judged: list[Judged], *, threshold: float | None) -> DropCounts:
-    """The filter's decisions; ``threshold`` None: the rules alone."""
+SCORE_COLUMNS = ("file", "event", "should_drop", "rule", "not_relevant_probability", "whole_probability")
+
+
+def scores_write(path: Path, judged: list[tuple[str, Judged]]) -> None:
+    """Every image's event, label, rule and classifier score: the leave-one-event-out run's scores, so that other
+    thresholds can be judged on them without training again (``--scores-in``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as target:
+        writer = csv.writer(target)
+        writer.writerow(SCORE_COLUMNS)
+        for event, item in judged:
+            scores = [
+                "" if value is None else f"{value:.6f}"
+                for value in (item.not_relevant_probability, item.whole_probability)
+            ]
+            writer.writerow((str(item.path), event, int(item.should_drop), item.rule, *scores))
+
+
+def scores_read(path: Path) -> dict[str, tuple[str, float | None, float | None]]:
+    """file -> (rule, score, whole image's score) of a ``--scores-out`` CSV."""
+
+    def number(text: str | None) -> float | None:
+        return float(text) if text else None
+
+    try:
+        with path.open(encoding="utf-8") as source:
+            return {
+                row["file"]: (
+                    row["rule"],
+                    number(row["not_relevant_probability"]),
+                    number(row.get("whole_probability")),
+                )
+                for row in csv.DictReader(source)
+            }
+    except (OSError, KeyError, ValueError) as error:
+        raise CommandError(f"Cannot read the scores in {path}: {error}") from error
+
+
+def saved_judged(saved: dict[str, tuple[str, float | None, float | None]], path: Path, should_drop: bool) -> Judged:
+    if str(path) not in saved:
+        raise CommandError(f"{path} has no score in the --scores-in file (written for another folder?)")
+    return Judged(path, should_drop, *saved[str(path)])
+
+
+def agreed_score(classifier, image: Image.Image, options) -> tuple[float, float]:
+    """(the score every view agrees on, the whole image's), exact at every threshold the command judges (from the
+    threshold floor up), as the pipeline's relevance step scores an image."""
+    from classification.relevance.threshold import THRESHOLD_FLOOR
+
+    probability, whole, _ = classifier.agreed_not_relevant_probability(
+        image, threshold=min(THRESHOLD_FLOOR, *SWEEP_THRESHOLDS), device=options["device"]
+    )
+    return probability, whole
+
+
+def drop_counts(judged: list[Judged], *, threshold: float | None, whole_image: bool = False) -> DropCounts:
+    """The filter's decisions; ``threshold`` None: the rules alone; ``whole_image``: without the second look."""
     counts = DropCounts()
     for item in judged:
-        by_classifier = (
-            threshold is not None
-            and item.not_relevant_probability is not None
-            and item.not_relevant_probability >= threshold
-        )
+        score = item.whole_probability if whole_image else item.not_relevant_probability
+        by_classifier = threshold is not None and score is not None and score >= threshold
         counts.add(dropped=bool(item.rule) or by_classifier, should_drop=item.should_drop)
     return counts
 
