@@ -6,6 +6,7 @@ import functools
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +19,7 @@ from classification.geolocation.geo import haversine_km
 from crawling.models import Media
 from geoloc_platform.accounts.services import GUEST_PREFIX
 from geoloc_platform.crises.models import Crisis, CrisisMembership
+from geoloc_platform.prepared import PreparedQuery
 from tasks_app.models import Answer, Assignment, CrowdTask, LeaderboardEntry, VolunteerProfile
 
 # The order each policy hands tasks out in; every order has a partial index on open tasks (models.CrowdTask).
@@ -171,19 +173,28 @@ def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, no
     Asked on every next-task request and nearly always empty: it joins only the task, whose columns the caller
     reads; the page's data comes from ``lease_for_payload``.
     """
-    lease_id = (
+    row = _OPEN_LEASE.first(volunteer.pk, now or timezone.now(), crisis.pk, kind)
+    return None if row is None else Assignment.objects.select_related("task").get(pk=row[0])
+
+
+# Compiled once per process (geoloc_platform.prepared): these run on every next-task and answer request.
+_OPEN_LEASE = PreparedQuery(
+    lambda volunteer_id, now, crisis_id, kind: (
         Assignment.objects.filter(
-            volunteer_id=volunteer.pk,
+            volunteer_id=volunteer_id,
             state=Assignment.State.LEASED,
-            expires_at__gt=now or timezone.now(),
-            task__crisis_id=crisis.pk,
+            expires_at__gt=now,
+            task__crisis_id=crisis_id,
             task__kind=kind,
         )
         .order_by("-leased_at")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return None if lease_id is None else Assignment.objects.select_related("task").get(pk=lease_id)
+        .values_list("pk")[:1]
+    ),
+    int,
+    datetime,
+    int,
+    str,
+)
 
 
 # What ``apis.lease_payload`` reads: the next-task request loads these columns only (about a third of the rows').
@@ -317,24 +328,26 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
     return None
 
 
+_TEXT_POINT = PreparedQuery(
+    lambda media_id: Media.objects.filter(pk=media_id).values_list(
+        "post__text_geolocation__lat",
+        "post__text_geolocation__lon",
+        "post__text_geolocation__radius_km",
+        "post__text_geolocation__is_fallback",
+        "post__geo_lat",
+        "post__geo_lon",
+        "post__geo_accuracy_m",
+    )[:1],
+    int,
+)
+
+
 def media_text_point(*, media_id: int) -> tuple[float, float, float | None] | None:
     """(lat, lon, radius in metres) of ``media_text_guess``, in one narrow query: what an answer is checked against.
 
     The same rule: the text's location unless it is only a fallback (the crisis centre), else the post's own.
     """
-    row = (
-        Media.objects.filter(pk=media_id)
-        .values_list(
-            "post__text_geolocation__lat",
-            "post__text_geolocation__lon",
-            "post__text_geolocation__radius_km",
-            "post__text_geolocation__is_fallback",
-            "post__geo_lat",
-            "post__geo_lon",
-            "post__geo_accuracy_m",
-        )
-        .first()
-    )
+    row = _TEXT_POINT.first(media_id)
     if row is None:
         return None
     lat, lon, radius_km, is_fallback, geo_lat, geo_lon, geo_accuracy_m = row
