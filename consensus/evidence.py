@@ -86,6 +86,13 @@ class Check:
     record: int = 0
     gold_correct: int = 0
     coordinator: bool = False
+    skill: float = 0.3  # the checker's skill in this crisis (right checks and pins count in it)
+
+    def counts(self, rule: Rule) -> bool:
+        """A check counts when its author's answers in this crisis have kept their skill at the level a pin needs to
+        be evidence (``Rule.skilled_skill``): a record earned elsewhere does not vouch for checks that keep turning
+        out wrong here. A coordinator's always counts."""
+        return self.coordinator or self.skill >= rule.skilled_skill
 
 
 @dataclass(frozen=True)
@@ -220,8 +227,9 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
         lat1=result.lat, lon1=result.lon, lat2=np.array([p.lat for p in pins]), lon2=np.array([p.lon for p in pins])
     )
     near = [p for p, d in zip(pins, distances, strict=True) if d <= rule.target_radius_m]
-    yes = [c for c in checks if c.verdict == "yes" and _near(c, result.lat, result.lon, rule.target_radius_m)]
-    refuted = [c for c in checks if c.verdict in ("no", "nearby")]
+    counted = [c for c in checks if c.counts(rule)]
+    yes = [c for c in counted if c.verdict == "yes" and _near(c, result.lat, result.lon, rule.target_radius_m)]
+    refuted = [c for c in counted if c.verdict in ("no", "nearby")]
     # A pin a check said "no" or "nearby" to is not evidence, whoever placed it.
     support = [p for p in near if not any(_near(c, p.lat, p.lon, 1.0) for c in refuted)]
     if near and not support:

@@ -292,6 +292,7 @@ def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
             record=standings[volunteer_id].record_correct,
             gold_correct=standings[volunteer_id].gold_correct,
             coordinator=standings[volunteer_id].coordinator,
+            skill=skills.get(volunteer_id, standings[volunteer_id].skill),
         )
         for volunteer_id, lat, lon, verdict in checks
     ]

@@ -688,7 +688,9 @@ def crowd_verification_task_create(*, answer_id: int) -> CrowdTask:
     """ "Is this photo at this pin?" for a pin (the consensus app calls this), routed to volunteers with a record.
 
     One verification task per image: a new pin to check replaces the reference and asks for one more answer;
-    asking again about the same pin while its check is pending or answered changes nothing.
+    asking again about the same pin while its check is pending changes nothing. Asked again about the same pin
+    once every check is in (consensus did not count them: their authors' skill in this crisis fell too low), it
+    asks one more volunteer with a record; each volunteer checks a task once, so this ends when none is left.
     """
     pin = Answer.objects.select_related("media__crisis").get(pk=answer_id)
     media = pin.media
@@ -721,7 +723,9 @@ def crowd_verification_task_create(*, answer_id: int) -> CrowdTask:
     if created or task.is_gold:
         return task
     if (task.reference_lat, task.reference_lon) == (pin.lat, pin.lon):
-        return task
+        if task.answers_count < task.redundancy:
+            return task  # a check of this pin is still to come
+        return crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + 1)
     CrowdTask.objects.filter(pk=task.pk).update(**reference)
     return crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + 1)
 

@@ -139,3 +139,16 @@ def test_a_high_precision_point_states_at_least_what_a_yes_check_asserts_however
     checked = decide(pins=[pin(1)], checks=[check(2)], n_cannot=0, rule=ADAPTIVE)
     assert (agreed.outcome, agreed.precision, checked.outcome, checked.precision) == ("done", "high", "done", "high")
     assert agreed.radius_68_m == checked.radius_68_m == ADAPTIVE.check_radius_m  # not the 15 m between the pins
+
+
+def test_a_check_counts_only_while_its_authors_skill_in_the_crisis_holds():
+    """A record earned elsewhere does not vouch for checks that keep turning out wrong here; a coordinator's counts."""
+    slipping = Check(volunteer_id=2, lat=HERE[0], lon=HERE[1], verdict="yes", trusted=True, record=20, skill=0.2)
+    ignored = decide(pins=[pin(1)], checks=[slipping], n_cannot=0, rule=ADAPTIVE)
+    assert ignored.outcome == Outcome.AWAITING_VERIFICATION and ignored.verify.volunteer_id == 1
+    wrong_no = Check(volunteer_id=2, lat=HERE[0], lon=HERE[1], verdict="no", trusted=True, record=20, skill=0.2)
+    assert decide(pins=[pin(1)], checks=[wrong_no], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.AWAITING_VERIFICATION
+    coordinator = Check(
+        volunteer_id=3, lat=HERE[0], lon=HERE[1], verdict="yes", trusted=True, coordinator=True, skill=0.0
+    )
+    assert decide(pins=[pin(1)], checks=[slipping, coordinator], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.DONE

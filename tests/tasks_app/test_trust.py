@@ -129,3 +129,24 @@ class TestVerification:
         assert (task.pk, task.reference_lat, task.redundancy, task.status) == (to_check.pk, -29.9178, 2, "open")
         assert Answer.objects.get(kind="verification").lat == GUESS[0]  # the check keeps the pin it was about
         assert services.crowd_verification_task_create(answer_id=second.pk).redundancy == 2  # asked once only
+
+    def test_a_check_by_a_volunteer_whose_skill_here_fell_does_not_publish_and_one_more_is_asked(
+        self, crisis, volunteers, to_check
+    ):
+        from consensus.models import VolunteerSkill
+        from consensus.services import location_consensus_update
+
+        type(crisis).objects.filter(pk=crisis.pk).update(redundancy_policy="adaptive")
+        checker = with_record(volunteers[1])
+        VolunteerSkill.objects.create(volunteer=checker, crisis=crisis, skill=0.1)  # wrong again and again here
+        lease = services.lease_grant(crisis=crisis, volunteer=checker, kind="verification")
+        services.answer_submit(volunteer=checker, lease_id=lease.pk, kind="verification", verdict="yes")
+        result = location_consensus_update(media_id=to_check.media_id)
+        assert result.status == "awaiting_verification", result.reason  # the record came from elsewhere; the check does not count
+        task = CrowdTask.objects.get(pk=to_check.pk)
+        assert (task.redundancy, task.status) == (2, "open")
+        assert services.lease_grant(crisis=crisis, volunteer=checker, kind="verification") is None  # once each
+        other = with_record(volunteers[2])
+        lease = services.lease_grant(crisis=crisis, volunteer=other, kind="verification")
+        services.answer_submit(volunteer=other, lease_id=lease.pk, kind="verification", verdict="yes")
+        assert location_consensus_update(media_id=to_check.media_id).status == "done"
