@@ -415,7 +415,7 @@ class GazetteerIndex:
 
     def _find_slot(self, key: str) -> int:
         h = np.uint64(key_hash(key))
-        slot = int(np.searchsorted(self._key_hash, h))
+        slot = int(self._key_hash.searchsorted(h))
         size = len(self._key_hash)
         while slot < size and self._key_hash[slot] == h:
             if self.key_at(slot) == key:
@@ -458,7 +458,7 @@ class GazetteerIndex:
 
     def _find_lengths(self, first_token: str) -> tuple[int, ...]:
         h = np.uint64(key_hash(first_token))
-        slot = int(np.searchsorted(self._first_hash, h))
+        slot = int(self._first_hash.searchsorted(h))
         if slot >= len(self._first_hash) or self._first_hash[slot] != h:
             return ()
         mask = int(self._first_lengths[slot])
@@ -467,7 +467,7 @@ class GazetteerIndex:
     def compact_lookup(self, compact: str) -> str | None:
         """The key whose letters without spaces are ``compact`` ("portarthur" -> "port arthur"), if any."""
         h = np.uint64(key_hash(compact))
-        slot = int(np.searchsorted(self._compact_hash, h))
+        slot = int(self._compact_hash.searchsorted(h))
         while slot < len(self._compact_hash) and self._compact_hash[slot] == h:
             key = self.key_at(int(self._compact_key[slot]))
             if key.replace(" ", "") == compact:

@@ -805,7 +805,7 @@ class Recognizer:
     def _mention(
         self, source, normalized: Normalized, doc, start, end, label, stop_keys, countries, places_end, spoken
     ) -> Mention | None:
-        span = doc[start:end]
+        span = _TokenSpan.of(doc, start, end)
         key = " ".join(doc.user_data["lowers"][start:end])
         in_hashtag = normalized.in_hashtag(span.start_char, span.end_char)
         candidates = self.index.lookup(key) if label in ("PLACE", "GPE", "LOC") else []
@@ -832,7 +832,7 @@ class Recognizer:
                     return None
         if label in ("GPE", "LOC") and (key in stop_keys or key in COMMON_WORDS):
             return None
-        if label in ("STREET", "FAC") and (key in stop_keys or span[0].lower_ in HAZARD_WORDS):
+        if label in ("STREET", "FAC") and (key in stop_keys or doc.user_data["lowers"][start] in HAZARD_WORDS):
             return None
         original_start, original_end = normalized.original_span(span.start_char, span.end_char)
         return Mention(
@@ -977,12 +977,35 @@ COUNTRY_CODE_KEYS = frozenset({"us", "usa", "u.s.", "u.s.a.", "uk", "u.k.", "uae
 def _words_cache(doc, text: str) -> None:
     """The doc's token texts and their lowercase forms, and whether it is written in capitals, read once: every
     rule reads them, and each access to a spaCy token builds a Python object (~2 us)."""
-    words, lowers = [], []
+    words, lowers, starts = [], [], []
     for token in doc:
         words.append(token.text)
         lowers.append(token.lower_)
-    doc.user_data["words"], doc.user_data["lowers"] = words, lowers
+        starts.append(token.idx)
+    doc.user_data.update(words=words, lowers=lowers, starts=starts, text=text)
     doc.user_data["mostly_upper"] = _written_in_capitals(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenSpan:
+    """What the rules read of a spaCy Span, from the doc's cached words: a Span and the Tokens it builds cost
+    more than the rules themselves."""
+
+    doc: object
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+
+    @classmethod
+    def of(cls, doc, start: int, end: int) -> "_TokenSpan":
+        data = doc.user_data
+        start_char, end_char = data["starts"][start], data["starts"][end - 1] + len(data["words"][end - 1])
+        return cls(doc, start, end, start_char, end_char, data["text"][start_char:end_char])
+
+    def __len__(self) -> int:
+        return self.end - self.start
 
 
 def _may_name_landmark(lowers: list[str]) -> bool:
