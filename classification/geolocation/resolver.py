@@ -237,6 +237,8 @@ def score_mentions(
             minor = place.kind in (CITY, LOCAL) and place.population < MINOR_POPULATION
             if minor and level and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
                 continue
+            if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
+                continue
             score = p + importance(place) + PRIMARY_NAME * is_primary
             reasons = {"prior": why, "importance": round(importance(place), 2), "primary": is_primary}
             if (
@@ -258,6 +260,13 @@ def score_mentions(
         scored.sort(key=lambda s: -s.score)
         del scored[TOP_CANDIDATES:]
     return first_pass
+
+
+def _word_region(place: PlaceRecord, is_primary: bool, text: str) -> bool:
+    """A region or county read from an ordinary word: by one of its other names ("Hello", "Wall", "Line" are
+    alternate names of regions abroad) or written in lowercase ("centre", "pool", "acre"). Outside the crisis's
+    countries such a reading is the word, not the place."""
+    return place.kind in (ADMIN1, ADMIN2) and (not is_primary or text == text.lower())
 
 
 def calibrated_radius_km(place: PlaceRecord) -> float:

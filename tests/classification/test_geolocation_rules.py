@@ -176,3 +176,24 @@ def test_the_readings_of_a_name_are_the_callers_to_change(locator):
     first = locator.index.lookup("ashford")
     first.clear()
     assert len(locator.index.lookup("ashford")) == 3
+
+
+def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "", ""),
+        (3, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+        (4, "admin1", "Greeting Province", ["Hello"], "XB", 30.2, 30.2, 0, 150.0, "GP", ""),
+        (5, "admin1", "Middle", [], "XB", 31.0, 31.0, 0, 150.0, "MI", ""),
+    ]
+    recognizer = Recognizer(GazetteerIndex.empty())
+    built = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
+    words = GeoLocator(Recognizer(GazetteerIndex(built.arrays, {"hello": {"en": 4.7}, "middle": {"en": 5.0}})))
+
+    def names(text, countries=("XA",)):
+        return {candidate["name"] for candidate in locate(words, text, countries=countries).candidates}
+
+    assert "Greeting Province" not in names("Hello Grant, we are helping Ashford")
+    assert "Middle" not in names("Water up to the middle of Ashford")
+    assert "Middle" in names("Aid from Middle reached Ashford")  # its own name, capitalised: the region
+    assert "Greeting Province" in names("Hello Grant, we are helping", countries=("XB",))  # the crisis's own
