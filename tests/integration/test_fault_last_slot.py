@@ -68,7 +68,8 @@ def _submit_at_once(port: int, submissions: list[tuple[dict, int]]) -> list[tupl
     return replies
 
 
-def _assert_one_stored_one_refused(replies, task_id: int) -> None:
+def _assert_one_stored_one_refused(replies, task_id: int, *, answers: int) -> None:
+    """One of the racing answers is stored, so the task holds ``answers``, its redundancy at the race."""
     statuses = sorted(status for status, _ in replies)
     assert statuses == [201, 409], replies
     refused = next(body for status, body in replies if status == 409)
@@ -76,7 +77,9 @@ def _assert_one_stored_one_refused(replies, task_id: int) -> None:
     assert "answers it needs" in refused["detail"]
     task = CrowdTask.objects.get(pk=task_id)
     stored = Answer.objects.filter(task_id=task_id).count()
-    assert stored == task.answers_count == task.redundancy
+    # Consensus may ask for more afterwards (adaptive redundancy: one pin without a record is not enough), so the
+    # task's redundancy can have grown since; what the race decides is that the one free slot was filled once.
+    assert stored == task.answers_count == answers
     assert task.slots_taken <= task.redundancy
 
 
@@ -93,7 +96,7 @@ def test_an_expired_lease_and_the_lease_that_took_its_slot_answer_at_once_one_is
 
         replies = _submit_at_once(web.port, [(first, late_lease), (second, fresh_lease)])
 
-        _assert_one_stored_one_refused(replies, task_id)
+        _assert_one_stored_one_refused(replies, task_id, answers=1)
         assert replies[1][0] == 201, "the volunteer holding the slot is the one whose answer counts"
 
 
@@ -118,7 +121,7 @@ def test_two_late_answers_for_the_one_slot_left_store_exactly_one(web):
 
         replies = _submit_at_once(web.port, list(zip(volunteers[1:], late_leases, strict=True)))
 
-        _assert_one_stored_one_refused(replies, task_id)
+        _assert_one_stored_one_refused(replies, task_id, answers=2)
         assert next(body for status, body in replies if status == 201)["is_late"] is True
         winners.add(next(index for index, (status, _) in enumerate(replies) if status == 201))
     print(f"winners of the {ROUNDS} races, by volunteer: {sorted(winners)}")
