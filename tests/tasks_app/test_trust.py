@@ -142,7 +142,8 @@ class TestVerification:
         lease = services.lease_grant(crisis=crisis, volunteer=checker, kind="verification")
         services.answer_submit(volunteer=checker, lease_id=lease.pk, kind="verification", verdict="yes")
         result = location_consensus_update(media_id=to_check.media_id)
-        assert result.status == "awaiting_verification", result.reason  # the record came from elsewhere; the check does not count
+        # The record came from elsewhere: the check does not count.
+        assert result.status == "awaiting_verification", result.reason
         task = CrowdTask.objects.get(pk=to_check.pk)
         assert (task.redundancy, task.status) == (2, "open")
         assert services.lease_grant(crisis=crisis, volunteer=checker, kind="verification") is None  # once each
