@@ -241,6 +241,11 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     floor = PRECISION_RADIUS_FLOOR_M.get(precision, 0.0)
     if yes or precision == "high":
         floor = max(floor, rule.check_radius_m)
+    if yes:
+        # A "yes" vouches for the pin it showed, within the check's radius: where other pins move the centre away
+        # from that pin, the stated radius reaches around it.
+        reach = max(float(haversine_m(lat1=result.lat, lon1=result.lon, lat2=c.lat, lon2=c.lon)) for c in yes)
+        floor = max(floor, reach + rule.check_radius_m)
     radius_68 = max(result.radius_68_m, floor)
     radius_95 = max(result.radius_95_m, radius_68)
     located = {

@@ -1,6 +1,7 @@
 """The publication rule on its own (consensus/evidence.py): evidence, independence, plausibility and trust."""
 
 from consensus.evidence import Check, Outcome, Pin, Rule, decide, evidence_summary
+from consensus.spatial import haversine_m
 
 HERE = (-30.0346, -51.2177)
 NEAR = (-30.0347, -51.2178)  # about 15 m away
@@ -152,3 +153,12 @@ def test_a_check_counts_only_while_its_authors_skill_in_the_crisis_holds():
         volunteer_id=3, lat=HERE[0], lon=HERE[1], verdict="yes", trusted=True, coordinator=True, skill=0.0
     )
     assert decide(pins=[pin(1)], checks=[slipping, coordinator], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.DONE
+
+
+def test_the_stated_radius_reaches_around_the_checked_pin_when_other_pins_move_the_centre():
+    south = (-30.0349, -51.2177)  # about 33 m south of HERE
+    pins = [pin(1), *(pin(v, south, precision="medium", has_streetview=False) for v in (2, 3))]
+    decision = decide(pins=pins, checks=[check(4)], n_cannot=0, rule=ADAPTIVE)  # the check showed pin 1 (HERE)
+    assert decision.outcome == Outcome.DONE
+    offset = float(haversine_m(lat1=decision.lat, lon1=decision.lon, lat2=HERE[0], lon2=HERE[1]))
+    assert offset > 1 and decision.radius_68_m >= offset + ADAPTIVE.check_radius_m
