@@ -3,6 +3,7 @@ nudges and sweeper."""
 
 import logging
 import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -641,11 +642,28 @@ def _import_job_send(job_id: int) -> None:
         import_job_run_task.delay(job_id)
 
 
+IMPORT_THREAD_ATTEMPTS = 5
+
+
 def _import_job_thread(job_id: int) -> None:
     from crawling.tasks import import_job_run as import_job_run_task
 
     try:
-        import_job_run_task.apply(args=(job_id,))
+        for attempt in range(1, IMPORT_THREAD_ATTEMPTS + 1):
+            try:
+                if attempt > 1:  # the run stopped with the job RUNNING: hand it back so the next run claims it
+                    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+                        status=ImportJob.Status.QUEUED
+                    )
+                import_job_run_task.apply(args=(job_id,), throw=True)
+                return
+            except OperationalError as error:
+                # SQLite, the embedded default, answers "database is locked" when pages read while the import
+                # writes for longer than its timeout. Each row is its own transaction and a run goes on after the
+                # last row recorded, so trying again loses and repeats nothing.
+                logger.warning("import job %s: %s (attempt %d of %d)", job_id, error, attempt, IMPORT_THREAD_ATTEMPTS)
+                time.sleep(attempt)
+        logger.error("import job %s stopped: the coordinator's 'Resume' goes on with it", job_id)
     finally:
         connections.close_all()  # this thread's own connections
 

@@ -5,8 +5,10 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+from django.db import OperationalError
 from django.urls import reverse
 
+from crawling import services
 from crawling.models import ImportJob, ImportRow, Media, Post
 from geoloc_platform.crises.models import Crisis
 from tests.crawling.fakes import Reply
@@ -142,6 +144,33 @@ class TestRun:
         assert "Image “photos/missing.jpg” is not in the ZIP." in page
         assert "The image is refused: not_an_image" in page
         assert "Download the 2 rows with an error (CSV)" in page
+
+    def test_the_embedded_import_thread_goes_on_after_the_database_was_locked(
+        self, coordinator, people, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        """SQLite answers "database is locked" when pages read while the import writes: the thread tries again."""
+        job = upload_file(coordinator, people["crisis"], "floods.zip", flood_zip())
+        with django_capture_on_commit_callbacks(execute=False):
+            coordinator.post(job_url(job), {**mapping_data(job), "_start": "1"})
+        import_row, locked = services._import_row, []
+
+        def locked_once_on_the_second_row(job, number, row, images):
+            if number == 2 and not locked:
+                locked.append(number)
+                raise OperationalError("database is locked")
+            import_row(job, number, row, images)
+
+        monkeypatch.setattr(services, "_import_row", locked_once_on_the_second_row)
+        monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
+        monkeypatch.setattr(services.connections, "close_all", lambda: None)  # the test's own connection
+        services._import_job_thread(job.pk)
+
+        job.refresh_from_db()
+        assert locked == [2]
+        assert job.status == ImportJob.Status.DONE
+        assert (job.rows_imported, job.rows_failed) == (3, 2)
+        assert sorted(ImportRow.objects.filter(job=job).values_list("number", flat=True)) == [1, 2, 3, 4, 5]
+        assert Post.objects.filter(crisis=people["crisis"]).count() == 3
 
     def test_the_rows_with_an_error_download_as_they_were_with_their_error(
         self, coordinator, people, django_capture_on_commit_callbacks
