@@ -252,6 +252,7 @@ def test_skip_and_report_give_the_image_back(page, crisis):
         f"JSON.parse(document.getElementById('task-data').textContent).task_id !== "
         f"{CrowdTask.objects.get(media=first, kind='geolocation').pk}"
     )
+    page.wait_for_load_state()  # the next image's scripts listen for keys once the page has loaded
     report = Report.objects.get()
     assert (report.media_id, report.reason) == (first.pk, "not_this_crisis")
     page.keyboard.press("s")

@@ -195,8 +195,11 @@ def test_volunteers_who_retry_through_repeated_cuts_end_with_one_answer_per_leas
     for task in CrowdTask.objects.filter(media__in=images, kind=GEO):
         answered = Assignment.objects.filter(task=task, state=Assignment.State.ANSWERED).count()
         leased = Assignment.objects.filter(task=task, state=Assignment.State.LEASED).count()
-        assert Answer.objects.filter(task=task).count() == task.answers_count == answered == task.redundancy
-        assert task.slots_taken == answered + leased == task.redundancy
+        # Under adaptive redundancy a task asks for one pin and consensus raises its redundancy when that is not
+        # enough; a cut can leave consensus behind (see below), and the volunteers may have stopped before it
+        # reopened a task. What the cuts must never do: store an answer twice, lose one, or exceed the redundancy.
+        assert Answer.objects.filter(task=task).count() == task.answers_count == answered >= 1
+        assert task.slots_taken == answered + leased <= task.redundancy
     for answer in Answer.objects.select_related("assignment"):
         assert answer.assignment.state == Assignment.State.ANSWERED
         assert answer.assignment.volunteer_id == answer.volunteer_id
