@@ -360,12 +360,19 @@ def media_text_point(*, media_id: int) -> tuple[float, float, float | None] | No
 
 def text_segments(*, text: str, spans: list[dict]) -> list[tuple[str, bool]]:
     """Split the post text into (piece, is_place) so a template can highlight place names (and escape all)."""
+    # Mentions overlap ("Praça da" inside "Praça da Alfândega"): highlight their union, never a part of a name.
+    marked: list[list[int]] = []
+    for span in sorted(spans, key=lambda s: (int(s.get("start", 0)), -int(s.get("end", 0)))):
+        start, end = int(span.get("start", 0)), int(span.get("end", 0))
+        if start < 0 or end <= start or end > len(text):
+            continue  # out of range: ignore rather than garble the text
+        if marked and start < marked[-1][1]:
+            marked[-1][1] = max(marked[-1][1], end)
+        else:
+            marked.append([start, end])
     pieces: list[tuple[str, bool]] = []
     cursor = 0
-    for span in sorted(spans, key=lambda s: s.get("start", 0)):
-        start, end = int(span.get("start", 0)), int(span.get("end", 0))
-        if start < cursor or end <= start or end > len(text):
-            continue  # overlapping or out of range: ignore rather than garble the text
+    for start, end in marked:
         if start > cursor:
             pieces.append((text[cursor:start], False))
         pieces.append((text[start:end], True))
