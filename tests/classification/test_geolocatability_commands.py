@@ -93,20 +93,27 @@ def test_an_unknown_baseline_column_is_refused(folder, tmp_path, settings):
         run("eval_geolocatability", str(folder), *FOLDER_OPTIONS, "--head", str(head), "--baseline", "weather=rain")
 
 
-@pytest.mark.django_db
-def test_the_replay_scores_a_folder_with_the_cold_start_and_keeps_its_labels_as_the_truth(folder, tmp_path, settings):
+@pytest.fixture
+def cold_start_head(folder, tmp_path, settings):
+    """The cold start trained on ``folder`` and active, as the replay's folder mode finds it."""
+    head = tmp_path / "h.json"
     settings.VAR_DIR = tmp_path / "var"
     settings.DIFFICULTY_COLD_START = True
-    settings.DIFFICULTY_COLD_START_HEAD = tmp_path / "h.json"
+    settings.DIFFICULTY_COLD_START_HEAD = head
     settings.DIFFICULTY_CPU_FAST = False
-    run("train_cold_start_difficulty", str(folder), *FOLDER_OPTIONS, "--out", str(tmp_path / "h.json"))
+    run("train_cold_start_difficulty", str(folder), *FOLDER_OPTIONS, "--out", str(head))
     difficulty_services._embedders.clear()
     difficulty_services._heads.clear()
+    return head
+
+
+@pytest.mark.django_db
+def test_the_replay_scores_a_folder_with_the_cold_start_and_keeps_its_labels_as_the_truth(folder, cold_start_head):
     images, summary = images_from_folder(
         root=str(folder), config=config_load(), seed=1, image_folder="images"
     )  # fmt: skip
     # The head trained on part of this very folder: only the part it never saw is replayed.
-    record = GeolocatabilityHead.load(tmp_path / "h.json").record["split"]
+    record = GeolocatabilityHead.load(cold_start_head).record["split"]
     assert len(images) == record["validation_images"] < 48
     assert f"{record['train_images']} images of this folder trained the estimator" in summary
     assert f"Scored {len(images)} images of labelled with Cold start h" in summary and "highest ease" in summary
@@ -115,14 +122,7 @@ def test_the_replay_scores_a_folder_with_the_cold_start_and_keeps_its_labels_as_
 
 
 @pytest.mark.django_db
-def test_the_replay_keeps_every_image_of_a_folder_the_estimator_never_trained_on(folder, tmp_path, settings):
-    settings.VAR_DIR = tmp_path / "var"
-    settings.DIFFICULTY_COLD_START = True
-    settings.DIFFICULTY_COLD_START_HEAD = tmp_path / "h.json"
-    settings.DIFFICULTY_CPU_FAST = False
-    run("train_cold_start_difficulty", str(folder), *FOLDER_OPTIONS, "--out", str(tmp_path / "h.json"))
-    difficulty_services._embedders.clear()
-    difficulty_services._heads.clear()
+def test_the_replay_keeps_every_image_of_a_folder_the_estimator_never_trained_on(folder, tmp_path, cold_start_head):
     other = tmp_path / "other"
     (other / "images").mkdir(parents=True)
     rows = list(csv.DictReader((folder / "labels.csv").read_text().splitlines()))[:10]
