@@ -159,3 +159,20 @@ def other_page(browser, live_server, page_problems):
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_for_task_page(page, *, showing: int | None = None, leaving: int | None = None) -> None:
+    """Wait until a loaded task page shows task `showing`, or any page other than task `leaving`.
+
+    The predicate is null-safe: between two pages the document may not have its task data yet, and a
+    predicate that throws there fails the wait (and counts as a page error) instead of retrying.
+    """
+    page.wait_for_function(
+        """([showing, leaving]) => {
+            if (document.readyState !== "complete") return false;
+            const element = document.getElementById("task-data");
+            const shown = element ? JSON.parse(element.textContent).task_id : null;
+            return showing !== null ? shown === showing : shown !== leaving;
+        }""",
+        arg=[showing, leaving],
+    )

@@ -13,7 +13,7 @@ from classification.models import PostGeolocation
 from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
 from tasks_app.models import Answer, Assignment, CrowdTask, Report
-from tests.browser.conftest import PHONE, screenshot
+from tests.browser.conftest import PHONE, screenshot, wait_for_task_page
 from tests.conftest import PASSWORD, make_crisis, make_user
 from tests.tasks_app.conftest import queue
 
@@ -248,11 +248,8 @@ def test_skip_and_report_give_the_image_back(page, crisis):
     page.locator("summary", has_text="How I found it").click()
     page.select_option("#report-reason", "not_this_crisis")
     page.get_by_role("button", name=re.compile("Skip")).click()
-    page.wait_for_function(
-        f"JSON.parse(document.getElementById('task-data').textContent).task_id !== "
-        f"{CrowdTask.objects.get(media=first, kind='geolocation').pk}"
-    )
-    page.wait_for_load_state()  # the next image's scripts listen for keys once the page has loaded
+    # The next image's scripts listen for keys once its page has loaded.
+    wait_for_task_page(page, leaving=CrowdTask.objects.get(media=first, kind="geolocation").pk)
     report = Report.objects.get()
     assert (report.media_id, report.reason) == (first.pk, "not_this_crisis")
     page.keyboard.press("s")
@@ -371,7 +368,4 @@ def test_a_photo_that_cannot_be_loaded_is_given_back(page, page_problems, crisis
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.get_by_role("alert").get_by_text("The photo could not be loaded.").wait_for()
     page.get_by_role("button", name="Next image").click()
-    page.wait_for_function(
-        f"JSON.parse(document.getElementById('task-data').textContent).task_id === "
-        f"{CrowdTask.objects.get(media=second, kind='geolocation').pk}"
-    )
+    wait_for_task_page(page, showing=CrowdTask.objects.get(media=second, kind="geolocation").pk)

@@ -32,7 +32,7 @@ from geoloc_platform.crises.demo import DEMO_CRISIS, DEMO_SLUG
 from geoloc_platform.crises.models import Crisis
 from tasks_app.models import Answer, Assignment
 from tasks_app.selectors import volunteer_has_record
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_for_task_page
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -70,12 +70,7 @@ def task_data(page) -> dict:
 
 def next_task(page, task_id: int) -> None:
     """Wait until the page shows another task (or says nothing is left)."""
-    page.wait_for_function(
-        "id => !document.getElementById('task-data') || "
-        "JSON.parse(document.getElementById('task-data').textContent).task_id !== id",
-        arg=task_id,
-    )
-    page.wait_for_load_state()
+    wait_for_task_page(page, leaving=task_id)
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:

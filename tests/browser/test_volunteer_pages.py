@@ -7,7 +7,7 @@ import pytest
 from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
 from tasks_app.models import Answer, Assignment
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_for_task_page
 from tests.conftest import PASSWORD, make_crisis, make_user
 from tests.tasks_app.conftest import queue
 
@@ -38,9 +38,7 @@ def test_a_volunteer_rates_images_with_the_keyboard(page, crisis):
     screenshot(page, "volunteer_rating_page")
 
     page.keyboard.press("1")  # Easy
-    page.wait_for_function(
-        f"JSON.parse(document.getElementById('task-data').textContent).task_id !== {Assignment.objects.get().task_id}"
-    )
+    wait_for_task_page(page, leaving=Assignment.objects.get().task_id)
     page.keyboard.press("4")  # Impossible
     page.get_by_text("Nothing left for you right now").wait_for()
 
