@@ -44,6 +44,8 @@ def _strings() -> dict:
         "precisions": {"high": _("High"), "medium": _("Medium"), "low": _("Low")},
         "reviews": {
             "automatic": _("From the crowd, not reviewed"),
+            "checked": _("Checked by a second volunteer before publication"),
+            "coordinator": _("Checked by a coordinator before publication"),
             "accepted": _("Accepted by a reviewer"),
             "moved": _("Moved by a reviewer"),
         },

@@ -121,6 +121,14 @@
     return p.verified_by.line || "";
   }
 
+  // What the review row says. "automatic" alone would read "not reviewed" on a point a coordinator checked before it
+  // was published (the verification task is the review under adaptive redundancy): say who checked it instead.
+  function reviewState(p) {
+    if (p.review !== "automatic" || !p.verified_by) { return p.review; }
+    if (p.verified_by.coordinators > 0) { return "coordinator"; }
+    return p.verified_by.checks > 0 ? "checked" : "automatic";
+  }
+
   function popup(feature) {
     var p = feature.properties;
     var root = el("div", "map-popup");
@@ -142,7 +150,7 @@
     } else {
       row(list, S.answers, p.answers);
       row(list, S.precision, S.precisions[p.precision] || p.precision);
-      row(list, S.review, S.reviews[p.review] || p.review);
+      row(list, S.review, S.reviews[reviewState(p)] || p.review);
     }
     if (p.radius_m !== null) { row(list, S.radius, "± " + Math.round(p.radius_m) + " m"); }
     if (p.author) { row(list, S.author, p.author); }
@@ -166,7 +174,7 @@
     var c = feature.geometry.coordinates;
     var isGuess = p.layer === "text_guess";
     var colour = isGuess ? GUESS_COLOUR : (COLOURS[p.precision] || "#777");
-    var reviewed = p.review === "accepted" || p.review === "moved";
+    var reviewed = ["accepted", "moved", "coordinator"].indexOf(reviewState(p)) !== -1;
     var layer = L.circle([c[1], c[0]], {
       radius: Math.max(p.radius_m || 0, 10),
       color: colour,

@@ -116,3 +116,34 @@ def test_on_a_phone_the_responder_sees_the_map_first_with_the_filters_folded_awa
     page.get_by_role("button", name="Apply").click()
     page.wait_for_function("new URLSearchParams(location.search).get('confidence') === 'high'")
     page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("evidence", "review_line", "dashed"),
+    [
+        ({"volunteers": 2, "coordinators": 1, "checks": 1}, "Checked by a coordinator before publication", False),
+        ({"volunteers": 3, "with_record": 1, "best_record": 12, "checks": 1}, "Checked by a second volunteer", True),
+        ({"volunteers": 3, "with_record": 1, "best_record": 12, "checks": 0}, "From the crowd, not reviewed", True),
+    ],
+)
+def test_the_popup_says_who_checked_a_point_before_it_was_published(page, live_server, evidence, review_line, dashed):
+    """A point a coordinator confirmed on a verification task never reads "not reviewed", and is drawn solid."""
+    from consensus.models import LocationConsensus
+    from geoloc_platform.crises.models import CrisisMembership
+
+    crisis = make_crisis()
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE)
+    responder = make_user("responder")
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+    media = make_point(crisis, lat=-30.03, lon=-51.22, radius=150, precision="high", with_image=True)
+    LocationConsensus.objects.filter(media=media).update(trusted=True, evidence=evidence)
+
+    sign_in(page, live_server, responder)
+    page.goto(f"/map/?crisis={crisis.slug}&lat=-30.03&lon=-51.22&z=14")
+    page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '1'")
+    circle = page.locator("path.leaflet-interactive[stroke='#1a9850']")
+    assert (circle.get_attribute("stroke-dasharray") is not None) is dashed
+    circle.click()
+    facts = page.locator(".map-popup .map-popup-facts")
+    facts.wait_for()
+    assert review_line in facts.inner_text()
