@@ -89,6 +89,7 @@ def lease_payload(assignment: Assignment) -> dict:
             if guess
             else None
         ),
+        "outside_places": selectors.media_outside_places(media=media) if wants_guess and not guess else [],
         "reference": reference_payload(task),
     }
 
@@ -179,6 +180,7 @@ class LeaseOutputSerializer(serializers.Serializer):
     posted_at = serializers.DateTimeField(allow_null=True)
     place_spans = serializers.ListField(child=serializers.DictField())
     text_guess = serializers.DictField(allow_null=True)
+    outside_places = serializers.ListField(child=serializers.DictField())
     reference = serializers.DictField(allow_null=True)
 
 

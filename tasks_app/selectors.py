@@ -289,6 +289,29 @@ def _field(found, name: str, default=None):
     return found.get(name, default) if isinstance(found, dict) else getattr(found, name, default)
 
 
+def _text_location(media: Media):
+    found = _text_location_loaded(media.post)
+    if found is _NOT_LOADED:
+        provider = _text_location_provider()
+        found = provider(media=media) if provider else None
+    return found
+
+
+def media_outside_places(*, media: Media) -> list[dict]:
+    """The places the post's text names when every one lies outside the crisis area ([{"name", "mention", "lat",
+    "lon"}]). The text then gives no guess (the area stands), but the volunteer is told what it names: a street
+    named after a town, or a namesake far away, is worth knowing about before searching.
+    """
+    found = _text_location(media)
+    if found is None or not _field(found, "is_fallback", False):
+        return []
+    return [
+        {"name": str(c.get("name", "")), "mention": str(c.get("mention", "")), "lat": c["lat"], "lon": c["lon"]}
+        for c in _field(found, "candidates", None) or []
+        if c.get("outside_area") and c.get("lat") is not None and c.get("lon") is not None
+    ]
+
+
 def media_text_guess(*, media: Media) -> TextGuess | None:
     """The text-derived location of the image's post, or None when there is none.
 
@@ -297,10 +320,7 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
     fallback (nothing recognised, the point is only the crisis centre) is no guess: the map shows the crisis
     area instead. Without the classification app's answer, the post's native geo is used when it has one.
     """
-    found = _text_location_loaded(media.post)
-    if found is _NOT_LOADED:
-        provider = _text_location_provider()
-        found = provider(media=media) if provider else None
+    found = _text_location(media)
     if found is not None and not _field(found, "is_fallback", False) and _field(found, "lat") is not None:
         radius_km = _field(found, "radius_km")
         spans = [

@@ -180,6 +180,35 @@ def test_a_guess_outside_the_crisis_area_is_said_to_be_doubtful_and_the_map_open
     assert abs(lat + 23.6678) < 0.1 and abs(lon + 46.4613) < 0.1
 
 
+def test_a_caption_naming_only_places_outside_the_area_says_so_and_gives_no_guess(page, crisis):
+    """The resolver kept the crisis area (a fallback) because every place named lies outside it: the volunteer is
+    told what the text names, and the map opens on the area with nothing to confirm."""
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    PostGeolocation.objects.create(
+        post=image.post,
+        lat=-30.03,
+        lon=-51.2,
+        radius_km=40,
+        method="crisis_area",
+        is_fallback=True,
+        candidates=[
+            {"name": "Farville", "mention": "Farville", "lat": -23.6678, "lon": -46.4613, "outside_area": True}
+        ],
+    )
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    note = page.locator("#guess-outside-places")
+    note.get_by_text("names only places outside the crisis area").wait_for()
+    assert page.locator("#guess-explainer").count() == 0
+    assert page.locator("#task-map path[stroke-dasharray]").count() == 0  # no dashed guess to confirm
+    lat, lon = pin_at_map_centre(page)
+    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+    screenshot(page, "geolocate_caption_outside_area")
+    note.get_by_role("button", name="Farville (outside the area)").click()
+    page.wait_for_timeout(400)
+    lat, lon = pin_at_map_centre(page)
+    assert abs(lat + 23.6678) < 0.1 and abs(lon + 46.4613) < 0.1
+
+
 def test_the_place_search_moves_the_map_and_enter_takes_the_first_place(page, crisis):
     queue(crisis, eases=(0.9,), with_file=True)
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
