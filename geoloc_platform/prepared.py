@@ -3,8 +3,10 @@
 Building and compiling a queryset costs 0.6-0.8 ms of CPU in Python (joins, lookups, quoting), for a query the
 database answers in 0.1-0.3 ms. A ``PreparedQuery`` lets the ORM build its query once, with marker arguments, and
 keeps the SQL; later calls run that SQL with their own values put where the markers were. The SQL is the ORM's, so
-it follows the models; rows come back as the database driver gives them (no field conversion: use it for numbers,
-booleans, text and ids, not for values that need the field's ``from_db_value``).
+it follows the models. ``first`` gives the row as the database driver gives it (no field conversion: use it for
+numbers, booleans, text and ids, not for values that need the field's ``from_db_value``); ``instance`` gives the
+model instance the queryset would, its ``select_related`` objects attached and every field converted by the ORM's
+own converters.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 
 
 def _markers(kinds: tuple[type, ...]) -> list:
@@ -31,13 +35,65 @@ def _markers(kinds: tuple[type, ...]) -> list:
     return out
 
 
+class _InstanceLoader:
+    """What ``ModelIterable`` works out from a compiled queryset before its first row, worked out once: the SQL, the
+    columns of each model, the related populators and the field converters. Holds no connection (threads share it).
+    """
+
+    def __init__(self, queryset: QuerySet, connection, markers: list, adapt: Callable):
+        compiler = queryset.query.get_compiler(connection=connection)
+        self.sql, params = compiler.as_sql()
+        self.slots = _slots(params, [adapt(connection, marker) for marker in markers])
+        select, klass_info = compiler.select, compiler.klass_info
+        self.model: type[Model] = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, connection.alias)
+        self.annotations = list(compiler.annotation_col_map.items())
+        self.converters = list(compiler.get_converters([column[0] for column in select[: compiler.col_count]]).items())
+        features = connection.features
+        # As the ORM: a lock outside a transaction is refused where the database has locks and transactions.
+        self.for_update = queryset.query.select_for_update and features.has_select_for_update
+        self.for_update = self.for_update and features.supports_transactions
+
+    def load(self, row, connection) -> Model:
+        if self.converters:
+            row = list(row)
+            for position, (converters, expression) in self.converters:
+                value = row[position]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                row[position] = value
+        instance = self.model.from_db(connection.alias, self.init_list, row[self.start : self.end])
+        for populator in self.populators:
+            populator.populate(row, instance)
+        for name, position in self.annotations:
+            setattr(instance, name, row[position])
+        return instance
+
+
+def _slots(params, adapted_markers: list) -> list:
+    """Where each SQL parameter comes from: ("arg", index) for an argument's marker, ("const", value) otherwise."""
+    slots = []
+    for param in params:
+        index = next((i for i, marker in enumerate(adapted_markers) if param == marker), None)
+        slots.append(("arg", index) if index is not None else ("const", param))
+    if {index for kind, index in slots if kind == "arg"} != set(range(len(adapted_markers))):
+        raise ValueError("Every argument of a PreparedQuery must reach the SQL as a parameter.")
+    return slots
+
+
 class PreparedQuery:
     """``build(*args)`` returns a queryset whose SQL depends on its arguments' values only (never their types or
-    whether they are None); ``kinds`` are the arguments' types. ``first(*args)`` returns the first row or None."""
+    whether they are None); ``kinds`` are the arguments' types. ``first(*args)`` returns the first row or None;
+    ``instance(*args)`` the first model instance or None (``select_for_update`` is kept, inside a transaction only).
+    """
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type, using: str = "default"):
         self.build, self.kinds, self.using = build, kinds, using
         self._compiled: dict[str, tuple[str, list]] = {}  # per database vendor (tests switch databases)
+        self._loaders: dict[str, _InstanceLoader] = {}
 
     def _adapt(self, connection, value):
         if isinstance(value, datetime):
@@ -47,23 +103,29 @@ class PreparedQuery:
     def _compile(self, connection) -> tuple[str, list]:
         markers = _markers(self.kinds)
         sql, params = self.build(*markers).query.sql_with_params()
-        adapted = [self._adapt(connection, marker) for marker in markers]
-        slots = []
-        for param in params:
-            index = next((i for i, marker in enumerate(adapted) if param == marker), None)
-            slots.append(("arg", index) if index is not None else ("const", param))
-        used = {index for kind, index in slots if kind == "arg"}
-        if used != set(range(len(markers))):
-            raise ValueError("Every argument of a PreparedQuery must reach the SQL as a parameter.")
-        return sql, slots
+        return sql, _slots(params, [self._adapt(connection, marker) for marker in markers])
+
+    def _fetchone(self, connection, sql: str, slots: list, args: tuple):
+        params = [self._adapt(connection, args[value]) if kind == "arg" else value for kind, value in slots]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
 
     def first(self, *args):
         connection = connections[self.using]
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             compiled = self._compiled[connection.vendor] = self._compile(connection)
-        sql, slots = compiled
-        params = [self._adapt(connection, args[value]) if kind == "arg" else value for kind, value in slots]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+        return self._fetchone(connection, *compiled, args)
+
+    def instance(self, *args) -> Model | None:
+        connection = connections[self.using]
+        loader = self._loaders.get(connection.vendor)
+        if loader is None:
+            markers = _markers(self.kinds)
+            loader = _InstanceLoader(self.build(*markers), connection, markers, self._adapt)
+            self._loaders[connection.vendor] = loader
+        if loader.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        row = self._fetchone(connection, loader.sql, loader.slots, args)
+        return None if row is None else loader.load(row, connection)

@@ -4,7 +4,6 @@ import copy
 
 from django.conf import settings
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import ngettext
@@ -30,13 +29,9 @@ CROWD_THROTTLES = [ScopedRateThrottle]
 ERROR = inline_serializer("CrowdError", fields={"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
-# Columns of a crisis the crowd's API never reads: left out of the query every request makes.
-CRISIS_SETUP_FIELDS = ("description", "volunteer_instructions", "keywords", "hashtags", "crawl_sources", "languages")
-
-
 def crisis_for(request, slug: str) -> Crisis:
-    crisis = get_object_or_404(Crisis.objects.defer(*CRISIS_SETUP_FIELDS), slug=slug)
-    if not user_can_view_crisis(user=request.user, crisis=crisis):
+    crisis = selectors.crisis_by_slug(slug=slug)
+    if crisis is None or not user_can_view_crisis(user=request.user, crisis=crisis):
         raise Http404("No such crisis.")  # private crises do not reveal that they exist
     return crisis
 

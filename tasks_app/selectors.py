@@ -124,21 +124,33 @@ def lease_candidates(
     """
     if crisis.status != Crisis.Status.ACTIVE:
         return CrowdTask.objects.none()
+    order = _candidate_order(crisis=crisis, volunteer=volunteer, kind=kind, skill=skill)
+    return _candidates(crisis.pk, volunteer.pk, kind, checks=kind in CHECK_KINDS, order=order)
+
+
+CHECK_KINDS = (CrowdTask.Kind.REVIEW, CrowdTask.Kind.VERIFICATION)
+
+
+def _candidate_order(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, skill: float | None) -> tuple:
     adaptive = crisis.redundancy_policy == Crisis.RedundancyPolicy.ADAPTIVE and kind == CrowdTask.Kind.GEOLOCATION
     if skill is None:
         # Skill only changes the order where experts are routed (the query is spared otherwise).
         skill = 0.0 if adaptive else volunteer_skill(volunteer=volunteer)
-    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
-    candidates = CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.OPEN).filter(
+    return lease_order(policy=crisis.scheduling_policy, skill=skill, adaptive=adaptive)
+
+
+def _candidates(crisis_id: int, volunteer_id: int, kind: str, *, checks: bool, order: tuple) -> QuerySet[CrowdTask]:
+    """``lease_candidates``'s query; its shape depends on ``checks`` and ``order`` only, never on the ids or kind."""
+    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer_id)
+    candidates = CrowdTask.objects.filter(crisis_id=crisis_id, kind=kind, status=CrowdTask.Status.OPEN).filter(
         ~Exists(seen)
     )
-    if kind in (CrowdTask.Kind.REVIEW, CrowdTask.Kind.VERIFICATION):
+    if checks:
         # A check is done by someone other than the volunteers who placed the pins.
         pinned = Answer.objects.filter(
-            media_id=OuterRef("media_id"), volunteer_id=volunteer.pk, kind=CrowdTask.Kind.GEOLOCATION
+            media_id=OuterRef("media_id"), volunteer_id=volunteer_id, kind=CrowdTask.Kind.GEOLOCATION
         )
         candidates = candidates.filter(~Exists(pinned))
-    order = lease_order(policy=crisis.scheduling_policy, skill=skill, adaptive=adaptive)
     # The grant reads these columns of the task it locks, not the thirty others.
     return candidates.order_by(*order).only(*GRANT_FIELDS)
 
@@ -159,12 +171,56 @@ GRANT_FIELDS = (
 def gold_candidates(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> QuerySet[CrowdTask]:
     if crisis.status != Crisis.Status.ACTIVE:
         return CrowdTask.objects.none()
-    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer.pk)
+    return _gold_candidates(crisis.pk, volunteer.pk, kind)
+
+
+def _gold_candidates(crisis_id: int, volunteer_id: int, kind: str) -> QuerySet[CrowdTask]:
+    seen = Assignment.objects.filter(task_id=OuterRef("pk"), volunteer_id=volunteer_id)
     return (
-        CrowdTask.objects.filter(crisis_id=crisis.pk, kind=kind, status=CrowdTask.Status.GOLD)
+        CrowdTask.objects.filter(crisis_id=crisis_id, kind=kind, status=CrowdTask.Status.GOLD)
         .filter(~Exists(seen))
         .order_by("random_key")
     )
+
+
+# The locking reads of a grant, compiled once per process per query shape (geoloc_platform.prepared): a few orders
+# times checks or not, and gold.
+_CANDIDATE_LOCKS: dict[tuple, PreparedQuery] = {}
+
+
+def _locked_first(key: tuple, build) -> PreparedQuery:
+    prepared = _CANDIDATE_LOCKS.get(key)
+    if prepared is None:
+        prepared = PreparedQuery(
+            lambda crisis_id, volunteer_id, kind: build(crisis_id, volunteer_id, kind).select_for_update(
+                skip_locked=True, of=("self",)
+            )[:1],
+            int,
+            int,
+            str,
+        )
+        _CANDIDATE_LOCKS[key] = prepared
+    return prepared
+
+
+def lease_candidate_locked(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> CrowdTask | None:
+    """The first of ``lease_candidates``, locked FOR UPDATE SKIP LOCKED (call inside a transaction); None if none.
+
+    SKIP LOCKED keeps volunteers asking at once apart: each gets a different row, locked until commit.
+    """
+    if crisis.status != Crisis.Status.ACTIVE:
+        return None
+    order = _candidate_order(crisis=crisis, volunteer=volunteer, kind=kind, skill=None)
+    checks = kind in CHECK_KINDS
+    build = functools.partial(_candidates, checks=checks, order=order)
+    return _locked_first(("open", checks, order), build).instance(crisis.pk, volunteer.pk, kind)
+
+
+def gold_candidate_locked(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str) -> CrowdTask | None:
+    """The first of ``gold_candidates``, locked as ``lease_candidate_locked`` locks (inside a transaction)."""
+    if crisis.status != Crisis.Status.ACTIVE:
+        return None
+    return _locked_first(("gold",), _gold_candidates).instance(crisis.pk, volunteer.pk, kind)
 
 
 def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, now=None) -> Assignment | None:
@@ -173,22 +229,21 @@ def lease_open_for(*, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, no
     Asked on every next-task request and nearly always empty: it joins only the task, whose columns the caller
     reads; the page's data comes from ``lease_for_payload``.
     """
-    row = _OPEN_LEASE.first(volunteer.pk, now or timezone.now(), crisis.pk, kind)
-    return None if row is None else Assignment.objects.select_related("task").get(pk=row[0])
+    return _OPEN_LEASE.instance(volunteer.pk, now or timezone.now(), crisis.pk, kind)
 
 
-# Compiled once per process (geoloc_platform.prepared): these run on every next-task and answer request.
+# Compiled once per process (geoloc_platform.prepared), as the other lookups of every next-task and answer request.
 _OPEN_LEASE = PreparedQuery(
     lambda volunteer_id, now, crisis_id, kind: (
-        Assignment.objects.filter(
+        Assignment.objects.select_related("task")
+        .filter(
             volunteer_id=volunteer_id,
             state=Assignment.State.LEASED,
             expires_at__gt=now,
             task__crisis_id=crisis_id,
             task__kind=kind,
         )
-        .order_by("-leased_at")
-        .values_list("pk")[:1]
+        .order_by("-leased_at")[:1]
     ),
     int,
     datetime,
@@ -232,17 +287,34 @@ TEXT_GUESS_FIELDS = ("lat", "lon", "radius_km", "is_fallback", "method", "candid
 
 def lease_for_payload(*, lease_id: int, crisis: Crisis) -> Assignment | None:
     """A lease with what its page data needs, in one narrow query; ``crisis`` (already loaded) is attached."""
-    assignment = (
+    assignment = _LEASE_PAYLOAD.instance(lease_id)
+    if assignment is not None:
+        assignment.task.crisis = crisis
+    return assignment
+
+
+_LEASE_PAYLOAD = PreparedQuery(
+    lambda lease_id: (
         Assignment.objects.select_related(
             "task", "task__media", "task__media__post", "task__media__post__text_geolocation"
         )
         .only(*PAYLOAD_FIELDS, *(f"task__media__post__text_geolocation__{name}" for name in TEXT_GUESS_FIELDS))
-        .filter(pk=lease_id)
-        .first()
-    )
-    if assignment is not None:
-        assignment.task.crisis = crisis
-    return assignment
+        .filter(pk=lease_id)[:1]
+    ),
+    int,
+)
+
+
+# Columns of a crisis the crowd's API never reads: left out of the query every request makes.
+CRISIS_SETUP_FIELDS = ("description", "volunteer_instructions", "keywords", "hashtags", "crawl_sources", "languages")
+
+
+def crisis_by_slug(*, slug: str) -> Crisis | None:
+    """The crisis of a crowd request's address, without its setup columns (read on access if ever needed)."""
+    return _CRISIS_BY_SLUG.instance(slug)
+
+
+_CRISIS_BY_SLUG = PreparedQuery(lambda slug: Crisis.objects.defer(*CRISIS_SETUP_FIELDS).filter(slug=slug)[:1], str)
 
 
 def lease_get_for_page(*, lease_id: int) -> Assignment | None:

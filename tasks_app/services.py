@@ -25,6 +25,7 @@ from crawling.models import Media
 from crawling.services import media_advance
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_contribute
+from geoloc_platform.prepared import PreparedQuery
 from tasks_app import selectors
 from tasks_app.errors import (
     AlreadyAnswered,
@@ -261,16 +262,16 @@ def lease_grant(
         return running
     _lease_expire_lazily(now=now)
     if kind in GOLD_KINDS and _wants_gold(crisis=crisis, volunteer=volunteer, rng=rng):
-        gold = _grant_from(selectors.gold_candidates(crisis=crisis, volunteer=volunteer, kind=kind), volunteer, now)
+        gold = _grant_from(selectors.gold_candidate_locked, crisis=crisis, volunteer=volunteer, kind=kind, now=now)
         if gold is not None:
             return gold
-    candidates = selectors.lease_candidates(crisis=crisis, volunteer=volunteer, kind=kind)
-    return _grant_from(candidates, volunteer, now)
+    return _grant_from(selectors.lease_candidate_locked, crisis=crisis, volunteer=volunteer, kind=kind, now=now)
 
 
 @transaction.atomic
-def _grant_from(candidates, volunteer: AbstractBaseUser, now) -> Assignment | None:
-    task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+def _grant_from(lock_first, *, crisis: Crisis, volunteer: AbstractBaseUser, kind: str, now) -> Assignment | None:
+    """Lease the task ``lock_first`` locks (FOR UPDATE SKIP LOCKED: a ``selectors.*_candidate_locked``)."""
+    task = lock_first(crisis=crisis, volunteer=volunteer, kind=kind)
     if task is None:
         return None
     # The row is locked: what we read is current, and nobody else can take a slot until we commit.
@@ -346,12 +347,21 @@ def lease_expire_due(*, now=None, limit: int = 500) -> int:
 
 def _locked_assignment(*, lease_id: int, volunteer: AbstractBaseUser) -> Assignment:
     """The volunteer's assignment, locked (call inside a transaction)."""
-    assignment = Assignment.objects.select_for_update().filter(pk=lease_id).first()
+    assignment = _ASSIGNMENT_LOCK.instance(lease_id)
     if assignment is None:
         raise UnknownLease(f"No lease {lease_id}.")
     if assignment.volunteer_id != volunteer.pk:
         raise LeaseNotYours("This lease belongs to another volunteer.")
     return assignment
+
+
+# The locking reads of every answer (and heartbeat), compiled once per process (geoloc_platform.prepared).
+_ASSIGNMENT_LOCK = PreparedQuery(lambda lease_id: Assignment.objects.select_for_update().filter(pk=lease_id)[:1], int)
+# The task row only: consensus locks the image row, then this task's (to retire it); locking the image here too
+# would deadlock a late answer against the consensus run of the answer that just filled the task.
+_TASK_LOCK = PreparedQuery(
+    lambda task_id: CrowdTask.objects.select_for_update(of=("self",)).filter(pk=task_id)[:1], int
+)
 
 
 def _take_slot_again(task: CrowdTask) -> bool:
@@ -490,9 +500,9 @@ def answer_submit(
         raise AlreadyAnswered("You already answered this task.")
     if assignment.state == Assignment.State.SKIPPED:
         raise LeaseClosed("You skipped this task.")
-    # The task row only: consensus locks the image row, then this task's (to retire it); locking the image here
-    # too would deadlock a late answer against the consensus run of the answer that just filled the task.
-    task = CrowdTask.objects.select_for_update(of=("self",)).get(pk=assignment.task_id)
+    task = _TASK_LOCK.instance(assignment.task_id)  # the task row only (see _TASK_LOCK)
+    if task is None:
+        raise CrowdTask.DoesNotExist(f"No task {assignment.task_id}.")
     if task.kind != kind:
         raise WrongAnswerKind(f"This lease is for a {task.kind} task, not {kind}.")
     unexpected = set(fields) - ANSWER_FIELDS[kind]

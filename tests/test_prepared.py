@@ -3,9 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from crawling.models import Post
+from crawling.models import Media, Post
+from geoloc_platform.crises.models import Crisis
 from geoloc_platform.prepared import PreparedQuery
 from tests.conftest import make_crisis
 
@@ -38,3 +41,34 @@ def test_an_argument_the_sql_does_not_use_is_refused():
     unused = PreparedQuery(lambda crisis_id: Post.objects.filter(source="demo").values_list("pk")[:1], int)
     with pytest.raises(ValueError, match="must reach the SQL"):
         unused.first(1)
+
+
+def test_an_instance_is_the_one_the_orm_gives_with_its_related_objects_and_converted_fields(db):
+    crisis = make_crisis()
+    post = Post.objects.create(crisis=crisis, source="demo", source_id="p", posted_at=timezone.now(), geo_lat=-30.0)
+    media = Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.QUEUED, alt_text="a street")
+    with_post = PreparedQuery(
+        lambda media_id: (
+            Media.objects.select_related("post", "crisis").defer("crisis__description").filter(pk=media_id)[:1]
+        ),
+        int,
+    )
+    expected = Media.objects.select_related("post", "crisis").get(pk=media.pk)
+    got = with_post.instance(media.pk)
+    assert got == expected and got.alt_text == "a street" and got.stage == Media.Stage.QUEUED
+    assert got.post.posted_at == expected.post.posted_at and got.post.geo_lat == -30.0
+    # JSON and geometry columns come back converted, as from the ORM; a deferred column is read on access.
+    assert got.crisis.country_codes == ["BR"] and got.crisis.affected_area == expected.crisis.affected_area
+    assert got.crisis.get_deferred_fields() == {"description"} and got.crisis.description == expected.crisis.description
+    assert with_post.instance(media.pk + 1000) is None
+
+
+def test_a_locking_instance_query_is_refused_outside_a_transaction(transactional_db):
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite has no SELECT ... FOR UPDATE: the ORM runs such a query anywhere")
+    crisis = make_crisis()
+    locked = PreparedQuery(lambda crisis_id: Crisis.objects.select_for_update().filter(pk=crisis_id)[:1], int)
+    with transaction.atomic():
+        assert locked.instance(crisis.pk) == crisis
+    with pytest.raises(TransactionManagementError):
+        locked.instance(crisis.pk)
