@@ -45,6 +45,10 @@ def volunteer_image_url(assignment: Assignment) -> str:
     return mapping_image_url(media=media, lease_id=assignment.pk, volunteer_id=assignment.volunteer_id)
 
 
+# The 95% radius of a circular normal error is 1.62 times its 68% radius (Rayleigh quantiles).
+R95_OVER_R68 = 2.4477 / 1.5096
+
+
 def lease_payload(assignment: Assignment) -> dict:
     """What the volunteer pages need about a lease. Never other volunteers' answers (independence)."""
     task = assignment.task
@@ -77,8 +81,10 @@ def lease_payload(assignment: Assignment) -> dict:
                 "source": guess.source,
                 "candidates": candidates_near_area(guess.candidates, crisis_area),
                 # A guess that does not reach the affected area is likely a namesake elsewhere, and one wider
-                # than the area says less than the area itself: the page opens on the area in both cases.
-                "outside_area": bool(crisis_area) and crisis_area.distance_km(guess.lat, guess.lon) > radius_km,
+                # than the area says less than the area itself: the page opens on the area in both cases. "Reach"
+                # is the 95% circle: the 68% circle of a state can miss the crisis area inside it.
+                "outside_area": bool(crisis_area)
+                and crisis_area.distance_km(guess.lat, guess.lon) > radius_km * R95_OVER_R68,
                 "wider_than_area": bool(crisis_area) and radius_km > crisis_area.radius_km,
             }
             if guess

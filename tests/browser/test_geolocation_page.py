@@ -138,6 +138,14 @@ def test_a_wide_guess_opens_on_the_crisis_area_it_contains(page, crisis):
     screenshot(page, "geolocate_region_guess")
 
 
+def test_a_state_whose_68_percent_circle_misses_the_area_is_a_wide_region_not_a_namesake(page, crisis):
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    text_guess(image, lat=-29.84, lon=-53.77, radius_km=151)  # the state the crisis area lies in, from a hashtag
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    page.get_by_text("only names a wide region").wait_for()
+    assert page.locator("#guess-outside-area").count() == 0
+
+
 def test_without_a_crisis_area_a_country_guess_shows_the_country(page, crisis):
     type(crisis).objects.filter(pk=crisis.pk).update(affected_area=None)
     (image,) = queue(crisis, eases=(0.9,), with_file=True)
