@@ -1,4 +1,4 @@
-"""Read queries the ORM compiles once per process, for the few that every crowd request runs.
+"""Queries the ORM compiles once per process, for the few reads and updates that every crowd request runs.
 
 Building and compiling a queryset costs 0.6-0.8 ms of CPU in Python (joins, lookups, quoting), for a query the
 database answers in 0.1-0.3 ms. A ``PreparedQuery`` lets the ORM build its query once, with marker arguments, and
@@ -6,7 +6,7 @@ keeps the SQL; later calls run that SQL with their own values put where the mark
 it follows the models. ``first`` gives the row as the database driver gives it (no field conversion: use it for
 numbers, booleans, text and ids, not for values that need the field's ``from_db_value``); ``instance`` gives the
 model instance the queryset would, its ``select_related`` objects attached and every field converted by the ORM's
-own converters.
+own converters. A ``PreparedUpdate`` does the same for a ``queryset.update(**values)``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
 
 
@@ -25,7 +26,8 @@ def _markers(kinds: tuple[type, ...]) -> list:
     out = []
     for index, kind in enumerate(kinds):
         if kind is int:
-            out.append(-(10**15) - index)
+            # Within a 32-bit integer column's range: the ORM turns an out-of-range lookup into "no rows", no SQL.
+            out.append(-(2**31) + 7 + index)
         elif kind is str:
             out.append(f"\x00prepared-marker-{index}")
         elif kind is datetime:
@@ -84,16 +86,12 @@ def _slots(params, adapted_markers: list) -> list:
     return slots
 
 
-class PreparedQuery:
-    """``build(*args)`` returns a queryset whose SQL depends on its arguments' values only (never their types or
-    whether they are None); ``kinds`` are the arguments' types. ``first(*args)`` returns the first row or None;
-    ``instance(*args)`` the first model instance or None (``select_for_update`` is kept, inside a transaction only).
-    """
+class _Prepared:
+    """What a prepared read and a prepared update share: the build, the arguments' types, the SQL per vendor."""
 
-    def __init__(self, build: Callable[..., QuerySet], *kinds: type, using: str = "default"):
+    def __init__(self, build: Callable, *kinds: type, using: str = "default"):
         self.build, self.kinds, self.using = build, kinds, using
         self._compiled: dict[str, tuple[str, list]] = {}  # per database vendor (tests switch databases)
-        self._loaders: dict[str, _InstanceLoader] = {}
 
     def _adapt(self, connection, value):
         if isinstance(value, datetime):
@@ -101,22 +99,44 @@ class PreparedQuery:
         return value
 
     def _compile(self, connection) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def _sql(self, connection, args: tuple) -> tuple[str, list]:
+        """The SQL compiled once (on this call if first) and this call's parameters."""
+        compiled = self._compiled.get(connection.vendor)
+        if compiled is None:
+            compiled = self._compiled[connection.vendor] = self._compile(connection)
+        sql, slots = compiled
+        return sql, self._params(connection, slots, args)
+
+    def _params(self, connection, slots: list, args: tuple) -> list:
+        return [self._adapt(connection, args[value]) if kind == "arg" else value for kind, value in slots]
+
+
+class PreparedQuery(_Prepared):
+    """``build(*args)`` returns a queryset whose SQL depends on its arguments' values only (never their types or
+    whether they are None); ``kinds`` are the arguments' types. ``first(*args)`` returns the first row or None;
+    ``instance(*args)`` the first model instance or None (``select_for_update`` is kept, inside a transaction only).
+    """
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type, using: str = "default"):
+        super().__init__(build, *kinds, using=using)
+        self._loaders: dict[str, _InstanceLoader] = {}
+
+    def _compile(self, connection) -> tuple[str, list]:
         markers = _markers(self.kinds)
         sql, params = self.build(*markers).query.sql_with_params()
         return sql, _slots(params, [self._adapt(connection, marker) for marker in markers])
 
-    def _fetchone(self, connection, sql: str, slots: list, args: tuple):
-        params = [self._adapt(connection, args[value]) if kind == "arg" else value for kind, value in slots]
+    @staticmethod
+    def _fetchone(connection, sql: str, params: list):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
 
     def first(self, *args):
         connection = connections[self.using]
-        compiled = self._compiled.get(connection.vendor)
-        if compiled is None:
-            compiled = self._compiled[connection.vendor] = self._compile(connection)
-        return self._fetchone(connection, *compiled, args)
+        return self._fetchone(connection, *self._sql(connection, args))
 
     def instance(self, *args) -> Model | None:
         connection = connections[self.using]
@@ -127,5 +147,35 @@ class PreparedQuery:
             self._loaders[connection.vendor] = loader
         if loader.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        row = self._fetchone(connection, loader.sql, loader.slots, args)
+        row = self._fetchone(connection, loader.sql, self._params(connection, loader.slots, args))
         return None if row is None else loader.load(row, connection)
+
+
+class PreparedUpdate(_Prepared):
+    """``build(*args)`` returns ``(queryset, values)`` of a ``queryset.update(**values)`` whose SQL depends on its
+    arguments' values only; ``run(*args)`` runs that update and returns the number of rows it changed.
+
+    For updates of one table by its own columns (a pk, a state): one that needs a join or updates a parent table
+    of a model is refused (the ORM would run more than one statement for it).
+    """
+
+    def __init__(self, build: Callable[..., tuple[QuerySet, dict]], *kinds: type, using: str = "default"):
+        super().__init__(build, *kinds, using=using)
+
+    def _compile(self, connection) -> tuple[str, list]:
+        markers = _markers(self.kinds)
+        queryset, values = self.build(*markers)
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        query.clear_select_clause()
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        if query.related_updates or len(query.alias_map) > 1:
+            raise ValueError("A PreparedUpdate updates one table, filtered by its own columns.")
+        return sql, _slots(params, [self._adapt(connection, marker) for marker in markers])
+
+    def run(self, *args) -> int:
+        connection = connections[self.using]
+        sql, params = self._sql(connection, args)
+        with transaction.mark_for_rollback_on_error(using=self.using), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount

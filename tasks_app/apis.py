@@ -339,7 +339,8 @@ class AnswerSubmitApi(APIView):
             "gold_lon": gold.gold_lon if gold else None,
             "others_url": reverse("tasks_app:api-answer-others", args=[answer.pk]),
         }
-        return Response(self.OutputSerializer(output).data, status=status.HTTP_201_CREATED)
+        # JSON-ready as it is (OutputSerializer documents it), as the next-task payload.
+        return Response(output, status=status.HTTP_201_CREATED)
 
 
 class LeaseStateSerializer(serializers.Serializer):

@@ -66,11 +66,7 @@ def volunteer_standings(*, crisis: Crisis, volunteer_ids) -> dict[int, Standing]
     if not ids:
         return {}
     users = list(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username", "password", "is_superuser"))
-    guests = {
-        pk
-        for pk, name, password, _ in users
-        if name.startswith(GUEST_PREFIX) and password.startswith(UNUSABLE_PASSWORD_PREFIX)
-    }
+    guests = {pk for pk, name, password, _ in users if _is_guest_row(name, password)}
     coordinators = {pk for pk, _, _, superuser in users if superuser}
     coordinators |= set(
         CrisisMembership.objects.filter(
@@ -83,19 +79,67 @@ def volunteer_standings(*, crisis: Crisis, volunteer_ids) -> dict[int, Standing]
             "user_id", "skill", "record_correct", "record_checked", "record_gold_correct"
         )
     }
-    out = {}
-    for pk in ids:
-        skill, correct, checked, gold = profiles.get(pk, (settings.CROWD_NEWCOMER_SKILL, 0, 0, 0))
-        trusted = pk in coordinators or (
-            pk not in guests and record_qualifies(correct=correct, checked=checked, crisis=crisis)
-        )
-        out[pk] = Standing(skill, correct, checked, gold, trusted, pk in coordinators)
-    return out
+    return {
+        pk: _standing(crisis=crisis, guest=pk in guests, coordinator=pk in coordinators, profile=profiles.get(pk))
+        for pk in ids
+    }
+
+
+def _is_guest_row(username: str, password: str) -> bool:
+    return username.startswith(GUEST_PREFIX) and password.startswith(UNUSABLE_PASSWORD_PREFIX)
+
+
+def _standing(*, crisis: Crisis, guest: bool, coordinator: bool, profile: tuple | None) -> Standing:
+    """The crisis's trust rule on a volunteer's profile row (skill, correct, checked, gold correct; None: none yet)."""
+    skill, correct, checked, gold = profile or (settings.CROWD_NEWCOMER_SKILL, 0, 0, 0)
+    trusted = coordinator or (not guest and record_qualifies(correct=correct, checked=checked, crisis=crisis))
+    return Standing(skill, correct, checked, gold, trusted, coordinator)
 
 
 def volunteer_has_record(*, volunteer: AbstractBaseUser, crisis: Crisis) -> bool:
-    """May this volunteer check others' locations (verification and review tasks)?"""
-    return volunteer_standings(crisis=crisis, volunteer_ids=[volunteer.pk])[volunteer.pk].has_record
+    """May this volunteer check others' locations (verification and review tasks)?
+
+    ``volunteer_standings`` for one volunteer, in one query compiled once per process: next-task requests ask it.
+    """
+    row = _STANDING.first(volunteer.pk, crisis.pk)
+    username, password, superuser, coordinator, *profile = row or ("", "", False, False, None)
+    standing = _standing(
+        crisis=crisis,
+        guest=_is_guest_row(username, password),
+        coordinator=bool(superuser or coordinator),
+        profile=None if profile[0] is None else tuple(profile),
+    )
+    return standing.has_record
+
+
+_STANDING = PreparedQuery(
+    lambda user_id, crisis_id: (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .annotate(
+            coordinator=Exists(
+                CrisisMembership.objects.filter(
+                    crisis_id=crisis_id,
+                    user_id=OuterRef("pk"),
+                    role=CrisisMembership.Role.COORDINATOR,
+                    user__is_staff=True,
+                )
+            )
+        )
+        .values_list(
+            "username",
+            "password",
+            "is_superuser",
+            "coordinator",
+            "crowd_profile__skill",
+            "crowd_profile__record_correct",
+            "crowd_profile__record_checked",
+            "crowd_profile__record_gold_correct",
+        )[:1]
+    ),
+    int,
+    int,
+)
 
 
 def lease_order(*, policy: str, skill: float, adaptive: bool = False) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import logging
 import math
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,7 +25,7 @@ from crawling.models import Media
 from crawling.services import media_advance
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_contribute
-from geoloc_platform.prepared import PreparedQuery
+from geoloc_platform.prepared import PreparedQuery, PreparedUpdate
 from tasks_app import selectors
 from tasks_app.errors import (
     AlreadyAnswered,
@@ -232,8 +232,22 @@ def _wants_gold(*, crisis: Crisis, volunteer: AbstractBaseUser, rng: random.Rand
     # notice one who stopped being careful; the others' rate tapers with their answers in this crisis.
     if selectors.volunteer_has_record(volunteer=volunteer, crisis=crisis):
         return False
-    answered = Answer.objects.filter(crisis_id=crisis.pk, volunteer_id=volunteer.pk).count()
-    return draw < gold_rate(answered=answered)
+    row = _ANSWERS_IN_CRISIS.first(crisis.pk, volunteer.pk)
+    return draw < gold_rate(answered=row[0] if row else 0)
+
+
+# The volunteer's answers in a crisis, counted (none: no row); compiled once per process (geoloc_platform.prepared).
+_ANSWERS_IN_CRISIS = PreparedQuery(
+    lambda crisis_id, volunteer_id: (
+        Answer.objects.filter(crisis_id=crisis_id, volunteer_id=volunteer_id)
+        .values("volunteer_id")
+        .annotate(n=Count("pk"))
+        .values_list("n")
+        .order_by()[:1]
+    ),
+    int,
+    int,
+)
 
 
 def _lease_seconds() -> timedelta:
@@ -279,7 +293,7 @@ def _grant_from(lock_first, *, crisis: Crisis, volunteer: AbstractBaseUser, kind
     status = task.status
     if status == CrowdTask.Status.OPEN and slots >= task.redundancy:
         status = CrowdTask.Status.FULL
-    CrowdTask.objects.filter(pk=task.pk).update(slots_taken=slots, status=status, updated_at=now)
+    _TASK_SLOTS_SET.run(task.pk, slots, status, now)
     assignment = Assignment.objects.create(
         task=task, volunteer=volunteer, is_gold=task.is_gold, leased_at=now, expires_at=now + _lease_seconds()
     )
@@ -288,6 +302,35 @@ def _grant_from(lock_first, *, crisis: Crisis, volunteer: AbstractBaseUser, kind
     task.slots_taken, task.status = slots, status
     assignment.task = task
     return assignment
+
+
+# The writes of every grant and answer, compiled once per process (geoloc_platform.prepared).
+_TASK_SLOTS_SET = PreparedUpdate(
+    lambda task_id, slots, status, now: (
+        CrowdTask.objects.filter(pk=task_id),
+        {"slots_taken": slots, "status": status, "updated_at": now},
+    ),
+    int,
+    int,
+    str,
+    datetime,
+)
+_TASK_ANSWERS_SET = PreparedUpdate(
+    lambda task_id, answers, status, now: (
+        CrowdTask.objects.filter(pk=task_id),
+        {"answers_count": answers, "status": status, "updated_at": now},
+    ),
+    int,
+    int,
+    str,
+    datetime,
+)
+_ASSIGNMENT_CLOSE = PreparedUpdate(
+    lambda lease_id, state, now: (Assignment.objects.filter(pk=lease_id), {"state": state, "closed_at": now}),
+    int,
+    str,
+    datetime,
+)
 
 
 _last_lazy_expiry = {"at": None}
@@ -516,7 +559,7 @@ def answer_submit(
         status = CrowdTask.Status.DONE if answers >= task.redundancy else task.status
     else:
         status = task.status  # gold, withheld or retired meanwhile: the answer counts, the status stays
-    CrowdTask.objects.filter(pk=task.pk).update(answers_count=answers, status=status, updated_at=now)
+    _TASK_ANSWERS_SET.run(task.pk, answers, status, now)
     elapsed = max(0.0, (now - assignment.leased_at).total_seconds())
     if time_on_task_s is None or time_on_task_s < 0 or time_on_task_s > elapsed + 5:
         time_on_task_s = elapsed  # the page's own clock counts only visible time; never trust more than the lease
@@ -547,7 +590,7 @@ def answer_submit(
     )
     assignment.state = Assignment.State.ANSWERED
     assignment.closed_at = now
-    assignment.save(update_fields=["state", "closed_at"])
+    _ASSIGNMENT_CLOSE.run(assignment.pk, assignment.state, now)  # the row is locked: it is there
     if report_reason:
         report_create(media_id=task.media_id, volunteer=volunteer, reason=report_reason, note=report_note)
     answer.gold_task = task if task.is_gold else None

@@ -1,6 +1,6 @@
 """A query compiled once per process gives what the ORM gives, with each call's own arguments."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from crawling.models import Media, Post
 from geoloc_platform.crises.models import Crisis
-from geoloc_platform.prepared import PreparedQuery
+from geoloc_platform.prepared import PreparedQuery, PreparedUpdate
 from tests.conftest import make_crisis
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,35 @@ def test_a_locking_instance_query_is_refused_outside_a_transaction(transactional
         assert locked.instance(crisis.pk) == crisis
     with pytest.raises(TransactionManagementError):
         locked.instance(crisis.pk)
+
+
+def test_an_update_changes_the_rows_its_arguments_pick_and_says_how_many(db):
+    crisis = make_crisis()
+    now = timezone.now()
+    posts = [Post.objects.create(crisis=crisis, source="demo", source_id=f"p{n}", posted_at=now) for n in range(3)]
+    media = [Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.QUEUED) for post in posts]
+    advance = PreparedUpdate(
+        lambda media_id, stage, to_stage, at: (
+            Media.objects.filter(pk=media_id, stage=stage),
+            {"stage": to_stage, "stage_changed_at": at},
+        ),
+        int,
+        str,
+        str,
+        datetime,
+    )
+    later = now + timedelta(minutes=5)
+    assert advance.run(media[0].pk, Media.Stage.QUEUED, Media.Stage.IN_CROWD_WORK, later) == 1
+    assert advance.run(media[0].pk, Media.Stage.QUEUED, Media.Stage.IN_CROWD_WORK, later) == 0  # moved already
+    media[0].refresh_from_db()
+    assert (media[0].stage, media[0].stage_changed_at) == (Media.Stage.IN_CROWD_WORK, later)
+    assert set(Media.objects.filter(pk__in=[m.pk for m in media[1:]]).values_list("stage", flat=True)) == {"queued"}
+
+
+def test_an_update_that_needs_a_join_is_refused(db):
+    joined = PreparedUpdate(
+        lambda slug: (Media.objects.filter(crisis__slug=slug), {"stage": Media.Stage.QUEUED}),
+        str,
+    )
+    with pytest.raises(ValueError, match="one table"):
+        joined.run("porto-alegre-floods")
