@@ -305,26 +305,21 @@ def _grant_from(lock_first, *, crisis: Crisis, volunteer: AbstractBaseUser, kind
 
 
 # The writes of every grant and answer, compiled once per process (geoloc_platform.prepared).
-_TASK_SLOTS_SET = PreparedUpdate(
-    lambda task_id, slots, status, now: (
-        CrowdTask.objects.filter(pk=task_id),
-        {"slots_taken": slots, "status": status, "updated_at": now},
-    ),
-    int,
-    int,
-    str,
-    datetime,
-)
-_TASK_ANSWERS_SET = PreparedUpdate(
-    lambda task_id, answers, status, now: (
-        CrowdTask.objects.filter(pk=task_id),
-        {"answers_count": answers, "status": status, "updated_at": now},
-    ),
-    int,
-    int,
-    str,
-    datetime,
-)
+def _task_count_set(count_field: str) -> PreparedUpdate:
+    return PreparedUpdate(
+        lambda task_id, count, status, now: (
+            CrowdTask.objects.filter(pk=task_id),
+            {count_field: count, "status": status, "updated_at": now},
+        ),
+        int,
+        int,
+        str,
+        datetime,
+    )
+
+
+_TASK_SLOTS_SET = _task_count_set("slots_taken")
+_TASK_ANSWERS_SET = _task_count_set("answers_count")
 _ASSIGNMENT_CLOSE = PreparedUpdate(
     lambda lease_id, state, now: (Assignment.objects.filter(pk=lease_id), {"state": state, "closed_at": now}),
     int,
