@@ -33,8 +33,9 @@ def _strings() -> dict:
         "coarse": _("Rounded location (public view)"),
         "live": _("Live"),
         "offline": _("Connection lost, retrying"),
-        "points": _("verified points"),
-        "guesses": _("text guesses"),
+        # The count's words in both forms; the script picks one with the language's plural rules.
+        "points": {"one": _("verified point"), "other": _("verified points")},
+        "guesses": {"one": _("text guess"), "other": _("text guesses")},
         "photo": _("Photo posted during the crisis"),
         "layerVerified": _("Crowd-verified locations"),
         "layerGuesses": _("Unverified text guesses"),

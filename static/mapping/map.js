@@ -207,10 +207,16 @@
     });
   }
 
+  var pluralRules = new Intl.PluralRules(document.documentElement.lang || "en");
+
+  function counted(n, forms) {
+    return n + " " + (pluralRules.select(n) === "one" ? forms.one : forms.other);
+  }
+
   function showCount() {
     var n = Object.keys(byId).length;
     var g = Object.keys(guessById).length;
-    countLine.textContent = n + " " + S.points + (map.hasLayer(guesses) ? ", " + g + " " + S.guesses : "");
+    countLine.textContent = counted(n, S.points) + (map.hasLayer(guesses) ? ", " + counted(g, S.guesses) : "");
     document.getElementById("disaster-map").dataset.points = String(n);
   }
 

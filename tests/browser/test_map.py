@@ -141,6 +141,7 @@ def test_the_popup_says_who_checked_a_point_before_it_was_published(page, live_s
     sign_in(page, live_server, responder)
     page.goto(f"/map/?crisis={crisis.slug}&lat=-30.03&lon=-51.22&z=14")
     page.wait_for_function("document.querySelector('#disaster-map').dataset.points === '1'")
+    assert page.locator("#map-count").inner_text() == "1 verified point"
     circle = page.locator("path.leaflet-interactive[stroke='#1a9850']")
     assert (circle.get_attribute("stroke-dasharray") is not None) is dashed
     circle.click()
