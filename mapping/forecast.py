@@ -18,12 +18,12 @@ DEFAULT_HORIZONS_H = (1, 4, 8)
 
 # Stored untranslated with their numbers: the dashboard API says them in each coordinator's language.
 RATE_MEASURED = gettext_noop(
-    "The %(active)s volunteers active in the last hour keep going at the measured %(rate)s geolocation answers per "
+    "The volunteers active in the last hour (%(active)s) keep going at the measured %(rate)s geolocation answers per "
     "volunteer-hour (last %(window)s h)."
 )
 RATE_UNKNOWN = gettext_noop(
-    "No geolocation answers in the last %(window)s h: the rate of the %(active)s volunteers active in the last "
-    "hour is unknown."
+    "No geolocation answers in the last %(window)s h: the rate of the volunteers active in the last hour "
+    "(%(active)s) is unknown."
 )
 ANSWERS_MEASURED = gettext_noop(
     "An image takes %(answers)s answers to publish (the measured mean, or its remaining slots when more)."

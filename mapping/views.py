@@ -131,7 +131,7 @@ def dashboard_chart_strings() -> dict:
         "textGuesses": _("unverified text guesses"),
         "fleiss": _("Fleiss' kappa"),
         "krippendorff": _("Krippendorff's alpha (ordinal)"),
-        "warningRate": _("warning rate"),
+        "warningRate": _("share of images asked for more ratings (unsure or tied)"),
         "ratingsCount": _("ratings"),
         "funnel": {
             "posts": _("posts"),
