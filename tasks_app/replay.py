@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import random
+import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
@@ -262,6 +263,40 @@ def _rating(config: dict, true_class: int, rng: random.Random) -> str:
 # --- one run -----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of one volunteer's session: a task (its kind), or "gap", "break" (closed the page) or "idle"."""
+
+    volunteer: int
+    start_s: float
+    seconds: float
+    what: str
+    media_id: int | None = None
+    lease_id: int | None = None
+    gold: bool = False
+
+
+BUDGET_ROWS = (
+    "geolocation, image published: pin on the point",
+    "geolocation, image published: pin off it or 'cannot'",
+    "geolocation, image waiting for a check at the end",
+    "geolocation, image sent to expert review",
+    "geolocation, image retired 'cannot geolocate'",
+    "geolocation, image still open at the end",
+    "check: yes, point published",
+    "check: no or nearby",
+    "check: image not published",
+    "answer refused (the image was decided meanwhile)",
+    "practice geolocation",
+    "practice check",
+    "rating",
+    "task unfinished when the run or the session ended",
+    "gap between tasks",
+    "break (page closed on a lease)",
+    "idle (nothing to do)",
+)
+
+
 @dataclass
 class RunResult:
     policy: str
@@ -287,6 +322,9 @@ class RunResult:
     false_far: int = 0  # published more than 1 km from the truth
     false_both: int = 0  # both: wrong beyond what they claim, by a distance that matters to responders
     awaiting_verification: int = 0  # at the end: agreed, waiting for a check by a volunteer with a record
+    budget: dict[str, float] = field(default_factory=dict)  # volunteer-hours per BUDGET_ROWS entry
+    first_pins: dict[str, list[float]] = field(default_factory=dict)  # first pin's precision -> see first_pin_rows
+    asked: list[tuple[str, str, int]] = field(default_factory=list)  # (status, reason, times) after answers
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, published, published high)
     breakdown: list[dict] = field(default_factory=list)  # figures 13/14: precision x time by predicted class
 
@@ -422,6 +460,10 @@ class Replay:
         self.time_by_media: Counter = Counter()
         self.late = self.refused = 0
         self.gold_media: set[int] = set()
+        # The time budget: every stretch of every volunteer's session, and what became of each task's answer.
+        self.spans: list[Span] = []
+        self.submitted: dict[int, dict] = {}  # lease id -> the answer's fields, or {"refused": True}
+        self.asked: Counter = Counter()  # (status, reason without numbers) after each geolocation or check answer
 
     def at(self, seconds: float):
         return self.start + timedelta(seconds=seconds)
@@ -612,11 +654,14 @@ class Replay:
             if lease is not None:
                 break
         if lease is None:
+            self.spans.append(Span(volunteer.index, t, crowd["idle_retry_seconds"], "idle"))
             push(t + crowd["idle_retry_seconds"], "request", volunteer.index)
             return
         if rng.random() < crowd["abandon_rate"]:
             # Closed the page and took a break: the lease runs out and the sweep expires it; back afterwards.
-            push(t + settings.CROWD_LEASE_SECONDS + crowd["idle_retry_seconds"], "request", volunteer.index)
+            pause = settings.CROWD_LEASE_SECONDS + crowd["idle_retry_seconds"]
+            self.spans.append(Span(volunteer.index, t, pause, "break"))
+            push(t + pause, "request", volunteer.index)
             return
         image = self.media_truth[lease.task.media_id]
         if lease.task.kind == CrowdTask.Kind.RATING:
@@ -652,6 +697,9 @@ class Replay:
                 seed=self.seed,
                 rng=rng,
             )
+        self.spans.append(
+            Span(volunteer.index, t, seconds, lease.task.kind, lease.task.media_id, lease.pk, bool(lease.is_gold))
+        )
         push(t + seconds, "submit", volunteer.index, (lease.pk, lease.task.kind, lease.task.media_id, seconds, fields))
 
     def check_lease(self, volunteer: SimVolunteer, t: float):
@@ -678,17 +726,22 @@ class Replay:
             )
         except LeaseExpired:
             self.refused += 1  # too late: the image already has the answers it needs
+            self.submitted[lease_id] = {"refused": True}
         else:
+            self.submitted[lease_id] = fields
             self.late += answer.is_late
             self.time_by_media[media_id] += seconds
             if kind in (CrowdTask.Kind.GEOLOCATION, CrowdTask.Kind.VERIFICATION):
                 self.consensus_seen(media_id, t)
+        self.spans.append(Span(volunteer.index, t, self.config["crowd"]["gap_seconds"], "gap"))
         push(t + self.config["crowd"]["gap_seconds"], "request", volunteer.index)
 
     def consensus_seen(self, media_id: int, t: float) -> None:
-        row = LocationConsensus.objects.filter(media_id=media_id).values_list("status", "precision").first()
+        row = LocationConsensus.objects.filter(media_id=media_id).values_list("status", "precision", "reason").first()
+        if row:
+            self.asked[(row[0], re.sub(r"[0-9.]+", "N", row[2]))] += 1
         before = self.status.get(media_id, ("", ""))
-        after = tuple(row) if row else ("", "")
+        after = tuple(row[:2]) if row else ("", "")
         if after == before:
             return
         self.status[media_id] = after
@@ -762,9 +815,80 @@ class Replay:
             false_far=far,
             false_both=both,
             awaiting_verification=awaiting,
+            **self.time_budget(final, points),
             timeline=list(self.timeline),
             breakdown=self.breakdown(),
         )
+
+    def time_budget(self, final: dict[int, str], points) -> dict:
+        """Where the volunteer-hours went: every span of every session, by task kind and what came of the answer.
+
+        Also, per precision of an image's first pin, how many images, geolocations and checks it took and how many
+        high-precision points came of them; and the reasons consensus gave after answers (what it asked for next).
+        """
+        status = LocationConsensus.Status
+        published = {m: (lat, lon) for m, lat, lon, _ in points}
+        precision = dict(
+            LocationConsensus.objects.filter(crisis_id=self.crisis.pk, status=status.DONE).values_list(
+                "media_id", "precision"
+            )
+        )
+        ends = {v.index: (v.arrive_s, min(v.leave_s, self.end_s)) for v in self.crowd}
+        budget = dict.fromkeys(BUDGET_ROWS, 0.0)
+        first: dict[str, list[float]] = {}
+        seen: dict[int, str] = {}
+        geolocations: Counter = Counter()
+        checks: Counter = Counter()
+        for span in sorted(self.spans, key=lambda s: (s.start_s, s.volunteer)):
+            arrive, leave = ends[span.volunteer]
+            hours = max(0.0, min(span.start_s + span.seconds, leave) - max(span.start_s, arrive)) / 3600
+            answer = self.submitted.get(span.lease_id) if span.lease_id is not None else None
+            if span.what in ("gap", "break", "idle"):
+                row = {"gap": BUDGET_ROWS[14], "break": BUDGET_ROWS[15], "idle": BUDGET_ROWS[16]}[span.what]
+            elif answer is None:
+                row = BUDGET_ROWS[13]
+            elif answer.get("refused"):
+                row = BUDGET_ROWS[9]
+            elif span.what == CrowdTask.Kind.RATING:
+                row = BUDGET_ROWS[12]
+            elif span.gold:
+                row = BUDGET_ROWS[10] if span.what == CrowdTask.Kind.GEOLOCATION else BUDGET_ROWS[11]
+            elif span.what == CrowdTask.Kind.VERIFICATION:
+                checks[span.media_id] += 1
+                if answer["verdict"] != "yes":
+                    row = BUDGET_ROWS[7]
+                else:
+                    row = BUDGET_ROWS[6] if span.media_id in published else BUDGET_ROWS[8]
+            else:
+                geolocations[span.media_id] += 1
+                seen.setdefault(span.media_id, answer.get("precision", ""))
+                end = final.get(span.media_id, "")
+                if span.media_id in published:
+                    lat, lon = published[span.media_id]
+                    on = "lat" in answer and replay_crowd.distance_m(answer["lat"], answer["lon"], lat, lon) <= 250
+                    row = BUDGET_ROWS[0] if on else BUDGET_ROWS[1]
+                elif end == status.AWAITING_VERIFICATION:
+                    row = BUDGET_ROWS[2]
+                elif end == status.NEEDS_EXPERT_REVIEW:
+                    row = BUDGET_ROWS[3]
+                elif end == status.CANNOT_GEOLOCATE:
+                    row = BUDGET_ROWS[4]
+                else:
+                    row = BUDGET_ROWS[5]
+            budget[row] += hours
+        for media_id, first_precision in seen.items():
+            # [images, geolocation answers, check answers, high-precision points]
+            entry = first.setdefault(first_precision, [0, 0, 0, 0])
+            entry[0] += 1
+            entry[1] += geolocations[media_id]
+            entry[2] += checks[media_id]
+            entry[3] += precision.get(media_id) == "high"
+        asked = sorted(((st, reason, n) for (st, reason), n in self.asked.items()), key=lambda row: -row[2])
+        return {
+            "budget": {k: round(v, 4) for k, v in budget.items()},
+            "first_pins": first,
+            "asked": asked[:25],
+        }
 
     def breakdown(self) -> list[dict]:
         """Figures 13/14 from simulated data: precision reached and time on task, by predicted difficulty."""
@@ -897,6 +1021,43 @@ def comparison_table(results: list[RunResult]) -> str:
     lines = [header, "|---" * (len(results) + 1) + "|"]
     for name, cell in rows:
         lines.append(f"| {name} | " + " | ".join(cell(r) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def budget_table(results: list[RunResult]) -> str:
+    """Where the volunteer-hours went, per run (hours and share of the run's volunteer-hours), and for each run how
+    the images fared by the precision of their first pin."""
+    lines = [
+        "Where the volunteer-hours went (hours, share of the run's volunteer-hours)",
+        "",
+        "| | " + " | ".join(run_labels(results)) + " |",
+        "|---" * (len(results) + 1) + "|",
+    ]
+    for name in BUDGET_ROWS:
+        cells = [
+            f"{r.budget.get(name, 0.0):.1f} ({100 * r.budget.get(name, 0.0) / r.volunteer_hours:.0f}%)" for r in results
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| Volunteer-hours | " + " | ".join(f"{r.volunteer_hours:.1f}" for r in results) + " |")
+    lines += [
+        "",
+        "Images by the precision of their first pin: images / geolocations / checks / high-precision points",
+        "",
+        "| | " + " | ".join(run_labels(results)) + " |",
+        "|---" * (len(results) + 1) + "|",
+    ]
+    for first in PRECISIONS:
+        cells = [" / ".join(str(int(n)) for n in r.first_pins.get(first, [0, 0, 0, 0])) for r in results]
+        lines.append(f"| first pin {first} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def asked_table(result: RunResult, limit: int = 12) -> str:
+    """What consensus answered after the answers of one run, most frequent first (numbers folded to N)."""
+    lines = [f"Consensus after each geolocation or check answer ({result.label})", "", "| times | status | reason |"]
+    lines.append("|---|---|---|")
+    for status, reason, n in result.asked[:limit]:
+        lines.append(f"| {n} | {status} | {reason} |")
     return "\n".join(lines)
 
 

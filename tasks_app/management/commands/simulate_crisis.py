@@ -111,6 +111,8 @@ class Command(BaseCommand):
             [
                 f"Crisis replay: {title} ({elapsed:.1f} s wall clock)",
                 replay.comparison_table(results),
+                replay.budget_table(results),
+                *(replay.asked_table(r) for r in results if r.consensus != "today"),
                 replay.breakdown_table(first),
             ]
         )
