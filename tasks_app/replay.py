@@ -39,7 +39,7 @@ from crawling.models import Media, Post
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.services import crisis_create, crisis_transition
 from tasks_app import replay_crowd, services
-from tasks_app.errors import LeaseExpired, NoTrackRecord
+from tasks_app.errors import AlreadyAnswered, LeaseClosed, LeaseExpired, NoTrackRecord
 from tasks_app.models import Answer, Assignment, CrowdTask
 
 DEFAULTS_PATH = Path(__file__).with_name("replay_defaults.yaml")
@@ -636,6 +636,8 @@ class Replay:
                 self.request(self.crowd[who], t, push)
             elif kind == "submit":
                 self.submit(self.crowd[who], t, payload, push)
+            elif kind == "heartbeat":
+                self.heartbeat(self.crowd[who], t, payload[0])
         if progress is not None:
             progress.update(int(self.end_s) - int(clock))
 
@@ -700,7 +702,19 @@ class Replay:
         self.spans.append(
             Span(volunteer.index, t, seconds, lease.task.kind, lease.task.media_id, lease.pk, bool(lease.is_gold))
         )
+        if seconds > settings.CROWD_HEARTBEAT_EXTENSION_SECONDS:
+            # The open task page sends a heartbeat every CROWD_HEARTBEAT_INTERVAL_SECONDS, which keeps the lease
+            # of a long task alive (static/tasks_app/crowd.js); a shorter task ends before any lease runs out, so
+            # its heartbeats would change nothing. Only a closed page (above) lets a lease expire.
+            interval = settings.CROWD_HEARTBEAT_INTERVAL_SECONDS
+            for beat in range(1, math.ceil(seconds / interval)):
+                push(t + beat * interval, "heartbeat", volunteer.index, (lease.pk,))
         push(t + seconds, "submit", volunteer.index, (lease.pk, lease.task.kind, lease.task.media_id, seconds, fields))
+
+    def heartbeat(self, volunteer: SimVolunteer, t: float, lease_id: int) -> None:
+        # As on the page, a refused heartbeat changes nothing: the answer will say what became of the lease.
+        with contextlib.suppress(LeaseExpired, AlreadyAnswered, LeaseClosed):
+            services.lease_heartbeat(lease_id=lease_id, volunteer=volunteer.user, now=self.at(t))
 
     def check_lease(self, volunteer: SimVolunteer, t: float):
         """Volunteers with a record take a waiting check first (the hub offers it first); none before this policy."""

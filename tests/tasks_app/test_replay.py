@@ -199,3 +199,27 @@ def test_hostile_volunteers_publish_nothing_far_off_under_the_record_rule(scenar
     )
     assert result.scenario == scenario and result.geolocation_answers > 10
     assert result.false_far == 0
+
+
+def test_a_slow_volunteers_open_page_keeps_the_lease_alive_and_the_answer_counts():
+    """The page's heartbeat extends a lease while the volunteer works; only a closed page lets it expire."""
+    config = small_config(
+        images=40,
+        volunteers=3,
+        duration_hours=2.5,
+        crowd={"abandon_rate": 0.0, "rating_share": 0.0},
+        time_on_task={"easy": {"median": 800}},
+    )
+    (result,) = replay.replay_run(config=config, seed=6, policies=("difficulty_priority",), consensus=("adaptive",))
+    assert result.geolocation_answers >= 5  # most of them longer than a lease (600 s)
+    assert (result.refused_answers, result.late_answers, result.leases_expired) == (0, 0, 0)
+
+
+def test_the_time_budget_accounts_for_every_volunteer_hour():
+    config = small_config(images=80, volunteers=4)
+    (result,) = replay.replay_run(config=config, seed=8, policies=("difficulty_priority",), consensus=("adaptive",))
+    assert set(result.budget) == set(replay.BUDGET_ROWS)
+    assert sum(result.budget.values()) == pytest.approx(result.volunteer_hours, abs=0.01)
+    assert result.budget["check: yes, point published"] > 0
+    images, geolocations, _, _ = (sum(column) for column in zip(*result.first_pins.values(), strict=True))
+    assert 0 < images <= geolocations <= result.geolocation_answers
