@@ -82,6 +82,8 @@ class TestTaskNextApi:
         client = client_for(volunteers[0])
         response = client.post(f"/api/crises/{crisis.slug}/tasks/next/", {"kind": GEO}, content_type="application/json")
         assert response.status_code == 404
+        unknown = client.post("/api/crises/no-such-crisis/tasks/next/", {"kind": GEO}, content_type="application/json")
+        assert (unknown.status_code, unknown.json()) == (404, response.json())  # the same words as a missing one
 
     def test_anonymous_visitors_are_refused(self, crisis):
         queue(crisis)
