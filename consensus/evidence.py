@@ -110,6 +110,7 @@ class Rule:
     prior_weight: float = 0.2  # weight factor of a pin that only confirms the text-derived guess
     outside_weight: float = 0.1
     check_radius_m: float = 50.0  # a "yes" says the photo was taken within this distance of the pin
+    nearby_m: float = 500.0  # a "medium" pin this close to the high-precision pins agrees with them ("nearby")
 
 
 @dataclass(frozen=True)
@@ -223,13 +224,19 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
             evidence=summary,
         )
 
+    counted = [c for c in checks if c.counts(rule)]
+    refuted = [c for c in counted if c.verdict in ("no", "nearby")]
+    if rule.adaptive and result.radius_68_m > rule.target_radius_m:
+        # Pins of lower precision that only widen the spread around agreeing high-precision pins do not disagree
+        # with them: "this street" 300 m from a Street View match is the same answer, less precisely. The point
+        # rests on the precise pins (which still need a check or a second skilled pin); asking for one more
+        # geolocation because a medium pin sits within its own precision would buy nothing.
+        result = _precise_core(pins, weights, rule, refuted=refuted) or result
     distances = haversine_m(
         lat1=result.lat, lon1=result.lon, lat2=np.array([p.lat for p in pins]), lon2=np.array([p.lon for p in pins])
     )
     near = [p for p, d in zip(pins, distances, strict=True) if d <= rule.target_radius_m]
-    counted = [c for c in checks if c.counts(rule)]
     yes = [c for c in counted if c.verdict == "yes" and _near(c, result.lat, result.lon, rule.target_radius_m)]
-    refuted = [c for c in counted if c.verdict in ("no", "nearby")]
     # A pin a check said "no" or "nearby" to is not evidence, whoever placed it.
     support = [p for p in near if not any(_near(c, p.lat, p.lon, 1.0) for c in refuted)]
     if near and not support:
@@ -319,6 +326,35 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
             **located,
         )
     return Decision(Outcome.DONE, enough_reason, trusted=trusted, **located)
+
+
+def _precise_core(pins: Sequence[Pin], weights: np.ndarray, rule: Rule, *, refuted: Sequence[Check] = ()):
+    """The spatial consensus of the independent high-precision pins alone, when they agree within the target radius
+    and every other pin lies within its own precision's reach of them (medium: ``rule.nearby_m``; low, the town:
+    ``rule.cluster_eps_m``); else None. Those other pins then corroborate the point without setting its radius. Pins
+    a check refuted are left out (they are not evidence either way)."""
+    discarded = {i for i, p in enumerate(pins) if any(_near(c, p.lat, p.lon, 1.0) for c in refuted)}
+    precise = [
+        i for i, p in enumerate(pins) if p.effective_precision == "high" and p.independent and i not in discarded
+    ]
+    if not precise or len(precise) == len(pins):
+        return None
+    core = spatial_consensus(
+        lat=[pins[i].lat for i in precise],
+        lon=[pins[i].lon for i in precise],
+        weights=weights[precise],
+        cluster_eps_m=rule.cluster_eps_m,
+    )
+    if core.ambiguous or core.radius_68_m > rule.target_radius_m:
+        return None
+    reach = {"high": rule.target_radius_m, "medium": rule.nearby_m, "low": rule.cluster_eps_m}
+    for index, pin in enumerate(pins):
+        if index in precise or index in discarded:
+            continue
+        distance = float(haversine_m(lat1=core.lat, lon1=core.lon, lat2=pin.lat, lon2=pin.lon))
+        if distance > reach[pin.effective_precision]:
+            return None
+    return core
 
 
 def _town_level(pins: Sequence[Pin], distances: np.ndarray, rule: Rule) -> int:

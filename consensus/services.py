@@ -246,6 +246,7 @@ def publication_rule(*, crisis: Crisis) -> Rule:
         verified_pin_skill=settings.CONSENSUS_VERIFIED_PIN_SKILL,
         prior_weight=settings.CONSENSUS_PRIOR_CONFIRM_WEIGHT,
         check_radius_m=settings.CROWD_VERIFY_YES_M,
+        nearby_m=settings.CROWD_VERIFY_NEARBY_M,
     )
 
 

@@ -162,3 +162,16 @@ def test_the_stated_radius_reaches_around_the_checked_pin_when_other_pins_move_t
     assert decision.outcome == Outcome.DONE
     offset = float(haversine_m(lat1=decision.lat, lon1=decision.lon, lat2=HERE[0], lon2=HERE[1]))
     assert offset > 1 and decision.radius_68_m >= offset + ADAPTIVE.check_radius_m
+
+
+def test_a_medium_pin_within_its_reach_of_a_street_view_pin_asks_for_a_check_not_another_geolocation():
+    street = (-30.0373, -51.2177)  # about 300 m south of HERE: the right street, less precisely
+    pins = [pin(1, street, precision="medium", has_streetview=False, skill=0.6), pin(2)]
+    waiting = decide(pins=pins, checks=[], n_cannot=0, rule=ADAPTIVE)
+    assert waiting.outcome == Outcome.AWAITING_VERIFICATION and waiting.verify.volunteer_id == 2
+    done = decide(pins=pins, checks=[check(3)], n_cannot=0, rule=ADAPTIVE)
+    assert (done.outcome, done.precision) == (Outcome.DONE, "high")
+    assert float(haversine_m(lat1=done.lat, lon1=done.lon, lat2=HERE[0], lon2=HERE[1])) < 1
+    # Beyond its reach the medium pin disagrees: one more geolocation, as before.
+    far = [pin(1, (-30.0420, -51.2177), precision="medium", has_streetview=False, skill=0.6), pin(2)]
+    assert decide(pins=far, checks=[], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.NEEDS_MORE_ANSWERS
