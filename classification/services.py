@@ -18,6 +18,7 @@ from PIL import Image
 
 from classification.difficulty_services import UNSCORED, Prediction, difficulty_version_for, head_estimates
 from classification.errors import TooFewRelevanceLabels
+from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.geocoder import CachedGeocoder
 from classification.geolocation.loader import geolocator
 from classification.geolocation.resolver import CrisisContext, GeolocationResult
@@ -33,6 +34,7 @@ from classification.relevance import rules
 from classification.relevance.ocr import read_text
 from classification.relevance.threshold import hold_back_threshold, share_at_or_above
 from classification.selectors import (
+    crisis_located_points,
     crowd_relevance_verdicts,
     media_relevance_probabilities,
     model_version_active,
@@ -262,6 +264,7 @@ def crisis_context(*, crisis: Crisis) -> CrisisContext:
         hashtags=crisis.hashtags or [],
         keywords=keywords,
         languages=crisis.languages or [],
+        located=CrisisPlaces(crisis_located_points(crisis_id=crisis.pk)),
     )
 
 

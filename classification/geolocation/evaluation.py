@@ -161,10 +161,16 @@ def _mention_outcomes(post: GoldPost, spans: list[dict]) -> dict:
 
 
 def evaluate(locator: GeoLocator, posts: Iterable[GoldPost], context: CrisisContext) -> list[dict]:
-    """Per post: predicted point and radius, error to the most specific and to the nearest gold mention."""
+    """Per post: predicted point and radius, error to the most specific and to the nearest gold mention.
+
+    With ``context.located``, the posts are taken in order as they would arrive on the platform: each post's answer
+    is counted in the crisis's located posts after it is scored, so that later posts see it and it never sees
+    itself."""
     outcomes = []
     for post in posts:
         result = locator.locate([SourceText("post", post.text)], context)
+        if context.located is not None:
+            context.located.record(result)
         outcomes.append(
             {
                 "error_km": haversine_km(result.lat, result.lon, post.lat, post.lon),

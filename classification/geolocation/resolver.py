@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.gazetteer import (
     ADMIN1,
     ADMIN2,
@@ -41,6 +42,9 @@ SHADOWED = 1.0  # a town named like a country or region it is not in ("Mozambiqu
 SHADOW_EXEMPT_POPULATION = 1_000_000
 MINOR_POPULATION = 200_000  # towns below this are dropped when their name is a common word, unless prior says
 VERY_COMMON_ZIPF = 4.3  # wordfreq Zipf: "note", "church", "alliance": only inside the crisis area
+# Near where the crisis's other located posts are (crisis_places.py): a town there beats its namesakes elsewhere.
+CRISIS_SUPPORT = 1.5
+SUPPORTED_KINDS = (CITY, LOCAL, ADMIN2)  # a state's or country's point says little about where its posts are
 SPECIFICITY_BONUS = {CONTINENT: -1.0, COUNTRY: 0.0, ADMIN1: 0.5, ADMIN2: 0.7, CITY: 0.9, LOCAL: 1.2}
 TOP_CANDIDATES = 3
 CONFIDENT_SCORE = 1.5  # a town reading below this (no crisis support, small, alternate name) never replaces a region
@@ -78,6 +82,7 @@ class CrisisContext:
     fallback: tuple[float, float, float]  # lat, lon, radius_km
     fallback_label: str
     languages: frozenset[str] = frozenset({"en"})  # whose common words guard small towns (English always)
+    located: CrisisPlaces | None = None  # the crisis's posts located so far: its crisis-level prior
 
 
 @dataclass
@@ -227,10 +232,14 @@ def score_mentions(
         if inside and len(inside) < len(reading):
             readings[n] = inside + [c for c in reading if c[0].kind in CONTAINER_KINDS and c not in inside]
 
+    # The countries each mention's country and region readings name: a place abroad is plausible when the post
+    # names its country or one of its regions too ("Yokota aids Japan").
+    named = [{place.country_code for place, _ in r if place.kind in (COUNTRY, ADMIN1)} for r in readings]
     first_pass: list[list[Scored]] = []
-    for mention, reading in zip(mentions, readings, strict=True):
+    for n, (mention, reading) in enumerate(zip(mentions, readings, strict=True)):
         level = common_word_level(common.get(mention.key), context.languages)
         containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
+        named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if m != n))
         scored = []
         for place, is_primary in reading:
             p, why = prior(place, context)
@@ -238,6 +247,8 @@ def score_mentions(
             if minor and level and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
                 continue
             if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
+                continue
+            if p == 0 and context.area is None and _stray_abroad(place, context, named_elsewhere, minor, level):
                 continue
             score = p + importance(place) + PRIMARY_NAME * is_primary
             reasons = {"prior": why, "importance": round(importance(place), 2), "primary": is_primary}
@@ -248,6 +259,13 @@ def score_mentions(
             ):
                 score -= SHADOWED
                 reasons["shadowed"] = True
+            elif context.located is not None and place.kind in SUPPORTED_KINDS:
+                # Not for a town read from a country's or region's name (a capital that bears its country's name
+                # as another name): the support chooses among namesakes, never against the country.
+                support = context.located.support(place.lat, place.lon)
+                if support:
+                    score += CRISIS_SUPPORT * support
+                    reasons["crisis_support"] = round(support, 2)
             scored.append(Scored(place, is_primary, score, reasons))
         scored.sort(key=lambda s: -s.score)
         first_pass.append(scored)
@@ -260,6 +278,15 @@ def score_mentions(
         scored.sort(key=lambda s: -s.score)
         del scored[TOP_CANDIDATES:]
     return first_pass
+
+
+def _stray_abroad(place: PlaceRecord, context: CrisisContext, named: set[str], minor: bool, level: float) -> bool:
+    """Abroad, with nothing else in the post pointing to its country: a small town (a namesake of a village the
+    gazetteer lacks) or a region named by a very common word ("Rose", "Centre") is no guess worth a pin. Only
+    without a drawn area: with one, places outside it are only ever shown as flagged candidates."""
+    if not context.countries or place.country_code in context.countries or place.country_code in named:
+        return False
+    return minor or (place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF)
 
 
 def _word_region(place: PlaceRecord, is_primary: bool, text: str) -> bool:
@@ -340,6 +367,7 @@ class GeoLocator:
         hashtags: list[str] = (),
         keywords: list[str] = (),
         languages: list[str] = (),
+        located: CrisisPlaces | None = None,
     ) -> CrisisContext:
         countries = frozenset(code.upper() for code in countries)
         spoken = frozenset({"en", *(code.split("-")[0].lower() for code in languages)})
@@ -357,7 +385,7 @@ class GeoLocator:
             fallback, label = (*area.centre, area.radius_km), "crisis_area"
         else:
             fallback, label = self._countries_fallback(countries)
-        return CrisisContext(name, countries, area, stop_keys, fallback, label, spoken)
+        return CrisisContext(name, countries, area, stop_keys, fallback, label, spoken, located)
 
     def _countries_fallback(self, countries: frozenset[str]) -> tuple[tuple[float, float, float], str]:
         places = [p for p in self.index.of_kind(COUNTRY) if p.country_code in countries]
@@ -368,12 +396,25 @@ class GeoLocator:
         radius = max(haversine_km(lat, lon, p.lat, p.lon) + p.radius_km for p in places)
         return (lat, lon, round(radius, 1)), "crisis_countries"
 
-    def _fallback(self, context: CrisisContext, *, reason: str, spans, provenance, candidates=()) -> GeolocationResult:
+    @staticmethod
+    def fallback_point(context: CrisisContext) -> tuple[float, float, float, bool]:
+        """(lat, lon, 68% radius, from located posts) of a post that names no usable place. Without a drawn area,
+        the densest part of the crisis's located posts is a better guess than the middle of its countries (the
+        coast a hurricane struck, not the middle of the continent)."""
+        centre = context.located.centre() if context.area is None and context.located is not None else None
+        if centre is not None:
+            return *centre, True
         lat, lon, radius = context.fallback
+        return lat, lon, min(WORLD_RADIUS_KM, radius * FALLBACK_RADIUS_FACTOR), False
+
+    def _fallback(self, context: CrisisContext, *, reason: str, spans, provenance, candidates=()) -> GeolocationResult:
+        lat, lon, radius, from_posts = self.fallback_point(context)
+        if from_posts:  # still a flagged fallback, with the radius that holds 68% of those posts
+            provenance = {**provenance, "fallback": "centre of the crisis's located posts"}
         return GeolocationResult(
             lat=lat,
             lon=lon,
-            radius_km=round(min(WORLD_RADIUS_KM, radius * FALLBACK_RADIUS_FACTOR), 1),
+            radius_km=round(radius, 1),
             method=context.fallback_label,
             is_fallback=True,
             score=0.0,

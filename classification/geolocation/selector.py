@@ -61,7 +61,7 @@ FEATURES = (
     "in_hashtag", "position", "is_first", "is_last", "log_options", "repeats", "contains_other", "inside_other",
     "container_inner", "container_outer", "all_caps", "event_word_after", "locative_before", "direction_before",
     "pray_before", "headline_after", "most_specific", "least_specific", "log_distance_to_others", "geocoded",
-    "log_radius", "start_fraction", "distinct_places",
+    "log_radius", "start_fraction", "distinct_places", "crisis_support",
 )  # fmt: skip
 
 
@@ -167,6 +167,7 @@ def option_features(views: list[OptionView], *, pairs: set[tuple[int, int]], con
             "log_radius": math.log1p(place.radius_km) / 8.0,
             "start_fraction": mention.start / max(1, len(view.text)),
             "distinct_places": math.log(distinct),
+            "crisis_support": view.reasons.get("crisis_support", 0.0),
         }
         rows[i] = [float(values[name]) for name in FEATURES]
     return rows

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from classification.geolocation.crisis_places import SPECIFIC_RADIUS_KM
 from classification.geolocation.evaluation import GoldPost
 from classification.geolocation.geo import haversine_km
 from classification.geolocation.recognizer import SourceText
-from classification.geolocation.resolver import CrisisContext, GeoLocator, choose
+from classification.geolocation.resolver import CrisisContext, GeoLocator, calibrated_radius_km, choose
 from classification.geolocation.selector import FEATURES
 
 
@@ -34,7 +35,7 @@ class SelectorData:
             prepared = locator.prepare([SourceText("post", post.text)], context)
             self.events.append(event)
             if not prepared.options:
-                lat, lon, _ = context.fallback
+                lat, lon, _, _ = locator.fallback_point(context)
                 self.features.append(np.zeros((0, width)))
                 self.errors.append(np.zeros(0))
                 self.rules_choice.append(-1)
@@ -46,6 +47,10 @@ class SelectorData:
             )
             ruled = choose(prepared.options, {id(m): n for n, m in enumerate(prepared.mentions)})
             self.rules_choice.append(next(n for n, option in enumerate(prepared.options) if option is ruled))
+            if context.located is not None:  # the crisis's posts so far, as evaluate() counts them (rules' pick)
+                place = ruled[1].place
+                if calibrated_radius_km(place) <= SPECIFIC_RADIUS_KM:
+                    context.located.add(place.lat, place.lon)
             self.fallback_error.append(math.nan)
 
     def __len__(self) -> int:

@@ -157,3 +157,63 @@ class TestCommonWords:
 
     def test_the_same_name_is_a_candidate_where_it_is_no_word_of_the_crisis_languages(self, with_ponte):
         assert "Ponte" in self.names(with_ponte, ["en"])
+
+
+class TestCrisisPlaces:
+    """The crisis-level prior: where the crisis's posts located so far are (crisis_places.py)."""
+
+    def test_too_few_located_posts_give_no_support_and_no_centre(self):
+        from classification.geolocation.crisis_places import MIN_POSTS, CrisisPlaces
+
+        located = CrisisPlaces([(10.0, 20.0)] * (MIN_POSTS - 1))
+        assert located.support(10.0, 20.0) == 0.0 and located.centre() is None
+
+    def test_support_is_full_near_the_posts_and_nil_far_from_them(self):
+        from classification.geolocation.crisis_places import CrisisPlaces
+
+        located = CrisisPlaces([(10.1, 20.1)] * 20 + [(-40.0, 170.0)] * 20)
+        assert located.support(10.3, 20.3) == 1.0
+        assert located.support(30.0, 20.0) == 0.0
+        assert located.share(-40.2, 170.2) == 0.5
+
+    def test_a_town_near_the_crisis_posts_beats_its_bigger_namesake_elsewhere(self, locator):
+        from classification.geolocation.crisis_places import CrisisPlaces
+
+        context = locator.context(name="Floods", located=CrisisPlaces([(8.6, -82.9)] * 12))
+        result = locator.locate(post("Canoas is under water"), context)
+        assert result.candidates[0]["country_code"] == "CR"
+        assert result.candidates[0]["reasons"]["crisis_support"] == 1.0
+
+    def test_a_post_naming_no_place_falls_back_to_the_centre_of_the_crisis_posts_flagged(self, locator):
+        from classification.geolocation.crisis_places import CrisisPlaces
+
+        located = CrisisPlaces([(29.8, -95.4)] * 15 + [(28.0, -97.1)] * 5)
+        context = locator.context(name="Storm", countries=["US"], located=located)
+        result = locator.locate(post("Water everywhere, stay safe"), context)
+        assert result.is_fallback and result.method == "crisis_countries"
+        assert haversine_km(result.lat, result.lon, 29.8, -95.4) < 60
+        assert result.radius_km < 300
+        assert result.provenance["fallback"] == "centre of the crisis's located posts"
+
+    def test_a_drawn_area_stays_the_fallback_whatever_the_posts(self, locator, harvey):
+        from dataclasses import replace
+
+        from classification.geolocation.crisis_places import CrisisPlaces
+
+        located = CrisisPlaces([(41.6, -87.6)] * 20)
+        result = locator.locate(post("Water everywhere"), replace(harvey, located=located))
+        assert (round(result.lat, 1), round(result.lon, 1)) == (29.0, -96.0)
+
+
+class TestAbroad:
+    """With crisis countries set, a small town abroad is a guess only when the post points to its country."""
+
+    def test_a_small_town_abroad_named_alone_is_no_pin(self, locator):
+        context = locator.context(name="Floods", countries=["BR"])
+        result = locator.locate(post("Volunteers from Rockport are here to help"), context)
+        assert result.is_fallback
+
+    def test_a_small_town_abroad_stays_when_the_post_names_its_country(self, locator):
+        context = locator.context(name="Floods", countries=["BR"])
+        result = locator.locate(post("Volunteers from Rockport, Texas are here to help"), context)
+        assert not result.is_fallback and result.candidates[0]["name"] == "Rockport"

@@ -116,6 +116,15 @@ class TestPostGeolocateText:
         assert set(Media.objects.values_list("stage", flat=True)) == {Media.Stage.TEXT_GEOLOCATED}
         assert {m for _, m in recorded_steps} == {first.pk, second.pk}
 
+    def test_the_crisis_context_counts_the_crisis_posts_located_at_a_town_only(self, post):
+        for n, (radius, fallback) in enumerate([(10.0, False)] * 3 + [(300.0, False), (10.0, True)]):
+            other = Post.objects.create(crisis=post.crisis, source=Post.Source.CSV, source_id=f"o{n}", text="x")
+            PostGeolocation.objects.create(
+                post=other, lat=8.6, lon=-82.9, radius_km=radius, method="gazetteer", is_fallback=fallback
+            )
+        context = services.crisis_context(crisis=post.crisis)
+        assert context.located.total == 3 and context.located.cells
+
     def test_second_run_reuses_the_stored_location(self, post, recorded_steps):
         location = services.post_geolocate_text(post_id=post.pk)
         again = services.post_geolocate_text(post_id=post.pk)

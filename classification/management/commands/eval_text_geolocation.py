@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.evaluation import (
     CrisesFileError,
     CrisisSpec,
@@ -73,6 +74,11 @@ class Command(BaseCommand):
         parser.add_argument("--exclude-events", default="", help="Leave these crises out (comma-separated)")
         parser.add_argument("--workers", type=int, default=1, help="Processes (forked after the gazetteer loads)")
         parser.add_argument("--show-errors", type=int, default=0, help="Print this many wrong posts")
+        parser.add_argument(
+            "--no-crisis-posts",
+            action="store_true",
+            help="Leave out the crisis-level prior (each post sees the answers of the crisis's earlier posts)",
+        )
 
     def handle(self, *args, paths, split, crises, countries, countries_for, events, exclude_events, **options):
         workers, show_errors = max(1, options["workers"]), options["show_errors"]
@@ -114,7 +120,10 @@ class Command(BaseCommand):
         jobs, names = [], []
         for event, spec, posts in batches:
             words = " ".join(part for part in event.split("_") if not part.isdigit())
-            context = locator.context(name=words, countries=spec.countries, area_geojson=spec.area_geojson())
+            located = None if options["no_crisis_posts"] else CrisisPlaces()
+            context = locator.context(
+                name=words, countries=spec.countries, area_geojson=spec.area_geojson(), located=located
+            )
             jobs.append((context, posts))
             names.append(event)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from classification.geolocation import selector_training
+from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.evaluation import CrisisSpec, crisis_name_of, find_jsonl, read_idrisi
 from classification.geolocation.loader import geolocator_preload
 from classification.geolocation.selector import FEATURES, PACKAGED_WEIGHTS
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=13, help="Recorded; the fit itself is deterministic")
         parser.add_argument("--out", type=Path, default=PACKAGED_WEIGHTS, help="Where the weights JSON goes")
         parser.add_argument("--dry-run", action="store_true", help="Print the figures, write nothing")
+        parser.add_argument(
+            "--no-crisis-posts",
+            action="store_true",
+            help="Leave out the crisis-level prior (each post sees the answers of the crisis's earlier posts)",
+        )
 
     def handle(self, *args, paths, split, crises, l2, seed, out, dry_run, **options):
         specs = checked_inputs(paths, crises)
@@ -54,7 +60,10 @@ class Command(BaseCommand):
         for event, posts in batches:
             spec = specs.get(event, CrisisSpec())
             words = " ".join(part for part in event.split("_") if not part.isdigit())
-            context = locator.context(name=words, countries=spec.countries, area_geojson=spec.area_geojson())
+            located = None if options["no_crisis_posts"] else CrisisPlaces()
+            context = locator.context(
+                name=words, countries=spec.countries, area_geojson=spec.area_geojson(), located=located
+            )
             data.add_event(locator, event, posts, context)
         self.stdout.write(f"{len(data)} posts of {len(set(data.events))} events prepared in "
                           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
