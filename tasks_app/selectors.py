@@ -421,11 +421,12 @@ def media_outside_places(*, media: Media) -> list[dict]:
     found = _text_location(media)
     if found is None or not _field(found, "is_fallback", False):
         return []
-    return [
-        {"name": str(c.get("name", "")), "mention": str(c.get("mention", "")), "lat": c["lat"], "lon": c["lon"]}
-        for c in _field(found, "candidates", None) or []
-        if c.get("outside_area") and c.get("lat") is not None and c.get("lon") is not None
-    ]
+    places: dict[str, dict] = {}  # one button per name: a state and its river read the same to a volunteer
+    for c in _field(found, "candidates", None) or []:
+        name = str(c.get("name", ""))
+        if c.get("outside_area") and c.get("lat") is not None and c.get("lon") is not None and name not in places:
+            places[name] = {"name": name, "mention": str(c.get("mention", "")), "lat": c["lat"], "lon": c["lon"]}
+    return list(places.values())
 
 
 def media_text_guess(*, media: Media) -> TextGuess | None:

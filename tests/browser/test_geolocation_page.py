@@ -200,12 +200,14 @@ def test_a_caption_naming_only_places_outside_the_area_says_so_and_gives_no_gues
         method="crisis_area",
         is_fallback=True,
         candidates=[
-            {"name": "Farville", "mention": "Farville", "lat": -23.6678, "lon": -46.4613, "outside_area": True}
+            {"name": "Farville", "mention": "Farville", "lat": -23.6678, "lon": -46.4613, "outside_area": True},
+            {"name": "Farville", "mention": "Farville", "lat": -23.9, "lon": -46.6, "outside_area": True},
         ],
     )
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     note = page.locator("#guess-outside-places")
     note.get_by_text("names only places outside the crisis area").wait_for()
+    assert note.get_by_role("button").all_inner_texts() == ["Farville (outside the area)"]  # one per name
     assert page.locator("#guess-explainer").count() == 0
     assert page.locator("#task-map path[stroke-dasharray]").count() == 0  # no dashed guess to confirm
     lat, lon = pin_at_map_centre(page)
