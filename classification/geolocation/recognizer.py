@@ -819,6 +819,7 @@ class Recognizer:
                 after_place=start in places_end,
                 countries=countries,
                 languages=spoken,
+                whole_tag=(span.start_char, span.end_char) in normalized.hashtag_ranges,
             ):
                 return None
             if self.is_code_key(key) and key not in COUNTRY_CODE_KEYS:
@@ -866,12 +867,15 @@ class Recognizer:
         after_place: bool,
         countries=frozenset(),
         languages=frozenset({"en"}),
+        whole_tag: bool = False,
     ) -> bool:
+        """``whole_tag``: the name is a hashtag of its own ("#Hurricane #Springfield"), so the words around it
+        belong to other tags and neither make it a storm's name nor part of a longer proper name."""
         text = span.text
         if not candidates or key in stop_keys:
             return False
         words, lowers = span.doc.user_data["words"], span.doc.user_data["lowers"]
-        if span.start > 0 and lowers[span.start - 1] in HAZARD_WORDS:
+        if span.start > 0 and lowers[span.start - 1] in HAZARD_WORDS and not whole_tag:
             return False  # "Hurricane Florence", "Cyclone Idai"
         letters = [ch for ch in text if ch.isalpha()]
         shouting = _mostly_upper(span.doc)
@@ -892,7 +896,7 @@ class Recognizer:
             return False
         if key in COMMON_WORDS:
             return False
-        if cased and not shouting and _inside_proper_name(span) and not _notable_reading(candidates):
+        if cased and not shouting and not whole_tag and _inside_proper_name(span) and not _notable_reading(candidates):
             return False  # "Gerard Butler", "Aaron Rogers", "Wells Fargo": part of a longer name
         if cased and text.isupper() and len(letters) <= 4 and not shouting:
             # A short word in capitals in ordinary text is an acronym ("KOMO News"), unless it names a country,

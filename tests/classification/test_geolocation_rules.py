@@ -98,6 +98,12 @@ def test_a_lowercase_hashtag_is_cut_around_the_place_it_starts_with(locator):
     assert result.candidates[0]["name"] == "Brindle"
 
 
+def test_a_place_that_is_a_hashtag_of_its_own_is_no_storm_name_nor_part_of_a_longer_name(locator):
+    assert locate(locator, "Hurricane Tollan is coming").is_fallback  # a storm's name
+    assert locate(locator, "Stay safe #Hurricane #Tollan").candidates[0]["name"] == "Tollan"
+    assert locate(locator, "Relief trucks reached #Tollan Monday").candidates[0]["name"] == "Tollan"
+
+
 def test_a_county_is_a_place(locator):
     result = locate(locator, "Evacuation ordered in Harlow County")
     assert result.candidates[0]["name"] == "Harlow County" and result.candidates[0]["kind"] == "admin2"
