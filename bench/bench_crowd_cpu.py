@@ -7,8 +7,10 @@ server's own CPU is not in it (the queries themselves take 0.1-0.3 ms there).
 
 It runs against ``DATABASE_URL`` (default: the PostgreSQL database ``geoloc_bench_cpu``, created and migrated
 here) and ``REDIS_URL`` for the cache, as the soak does; the crisis and volunteers it makes are deleted at the
-end. ``--profile next|answer`` prints the functions that take the CPU (cProfile). Printed beside a baseline: a
-request the same stack answers with 404 after authentication (the floor every API request pays).
+end. ``--profile next|answer`` prints the functions that take the CPU (cProfile). Printed beside two baselines: a
+request the same stack answers with 404 after authentication (the floor every API request pays: a heartbeat on an
+unknown lease, which runs the lease's locking read), and an answer refused as bad input by its serializer (400 after
+authentication and the throttle, no query of the crowd's own: the same code before and after a change to them).
 """
 
 from __future__ import annotations
@@ -197,6 +199,10 @@ def run(world: World, *, requests: int, profile: str | None) -> dict[str, list[f
             status, body = timed(samples, "answer", app, environ, profiler if profile == "answer" else None)
             assert status == 201, body
             timed(samples, "floor", app, volunteer.environ("POST", "/api/leases/999999999/heartbeat/"), None)
+            # A second baseline that runs none of the crowd's queries: bad input refused by the answer's serializer.
+            bad = volunteer.environ("POST", "/api/answers/", {"lease_id": lease_id, "kind": "nonsense"})
+            status, body = timed(samples, "bad_input", app, bad, None)
+            assert status == 400, body
             done += 1
     if profiler is not None:
         stats = pstats.Stats(profiler)
@@ -237,11 +243,15 @@ def main() -> None:
         app.control.purge()  # the consensus tasks the answers sent: no worker runs in this benchmark
     floor = statistics.median(samples["floor"])
     print(f"CPU ms per request in the web process ({options.requests} of each; median, p95; x the 404 floor):")
-    for name in ("next", "answer", "heartbeat", "floor"):
+    bad_input = statistics.median(samples["bad_input"])
+    for name in ("next", "answer", "heartbeat", "floor", "bad_input"):
         values = sorted(samples[name])
         p95 = values[int(0.95 * (len(values) - 1))]
         median = statistics.median(values)
-        print(f"  {name:9} median {median:6.2f}  p95 {p95:6.2f}  x floor {median / floor:5.2f}")
+        print(
+            f"  {name:9} median {median:6.2f}  p95 {p95:6.2f}  x floor {median / floor:5.2f}"
+            f"  x bad input {median / bad_input:5.2f}"
+        )
 
 
 if __name__ == "__main__":
