@@ -34,8 +34,11 @@ EXPERT_ORDER = ("-expert_priority", "id")
 
 def volunteer_skill(*, volunteer: AbstractBaseUser) -> float:
     """The volunteer's estimated skill in [0, 1]; newcomers get ``CROWD_NEWCOMER_SKILL``."""
-    skill = VolunteerProfile.objects.filter(user_id=volunteer.pk).values_list("skill", flat=True).first()
-    return settings.CROWD_NEWCOMER_SKILL if skill is None else skill
+    row = _SKILL.first(volunteer.pk)  # every rating next-task request asks (see lease_candidates)
+    return settings.CROWD_NEWCOMER_SKILL if row is None else row[0]
+
+
+_SKILL = PreparedQuery(lambda user_id: VolunteerProfile.objects.filter(user_id=user_id).values_list("skill")[:1], int)
 
 
 @dataclass(frozen=True)
