@@ -337,8 +337,9 @@ def _precise_core(pins: Sequence[Pin], weights: np.ndarray, rule: Rule, *, refut
     precise = [
         i for i, p in enumerate(pins) if p.effective_precision == "high" and p.independent and i not in discarded
     ]
-    if not precise or len(precise) == len(pins):
-        return None
+    others = [i for i in range(len(pins)) if i not in precise and i not in discarded]
+    if not precise or not others:
+        return None  # nothing of lower precision to corroborate them: the usual agreement rule decides
     core = spatial_consensus(
         lat=[pins[i].lat for i in precise],
         lon=[pins[i].lon for i in precise],
@@ -348,9 +349,8 @@ def _precise_core(pins: Sequence[Pin], weights: np.ndarray, rule: Rule, *, refut
     if core.ambiguous or core.radius_68_m > rule.target_radius_m:
         return None
     reach = {"high": rule.target_radius_m, "medium": rule.nearby_m, "low": rule.cluster_eps_m}
-    for index, pin in enumerate(pins):
-        if index in precise or index in discarded:
-            continue
+    for index in others:
+        pin = pins[index]
         distance = float(haversine_m(lat1=core.lat, lon1=core.lon, lat2=pin.lat, lon2=pin.lon))
         if distance > reach[pin.effective_precision]:
             return None

@@ -175,3 +175,12 @@ def test_a_medium_pin_within_its_reach_of_a_street_view_pin_asks_for_a_check_not
     # Beyond its reach the medium pin disagrees: one more geolocation, as before.
     far = [pin(1, (-30.0420, -51.2177), precision="medium", has_streetview=False, skill=0.6), pin(2)]
     assert decide(pins=far, checks=[], n_cannot=0, rule=ADAPTIVE).outcome == Outcome.NEEDS_MORE_ANSWERS
+
+
+def test_a_refuted_pin_does_not_make_a_lone_precise_pin_a_core_that_waits_for_a_check():
+    """Two scattered high-precision pins, the first refuted by a check: nothing of lower precision corroborates the
+    second, so the usual agreement rule decides (more pins), never a check that only the two pinners could give."""
+    elsewhere = (-30.0600, -51.1800)  # about 4 km from HERE
+    pins = [pin(1), pin(2, elsewhere)]
+    decision = decide(pins=pins, checks=[check(2, verdict="no")], n_cannot=0, rule=ADAPTIVE)
+    assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS
