@@ -243,6 +243,12 @@ class AnswerSubmitApi(APIView):
         pano_lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
         pano_heading = serializers.FloatField(min_value=0, max_value=360, required=False, allow_null=True)
         pano_pitch = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+        checked_lat = serializers.FloatField(
+            min_value=-90, max_value=90, required=False, help_text="A check: the latitude of the pin shown."
+        )
+        checked_lon = serializers.FloatField(
+            min_value=-180, max_value=180, required=False, help_text="A check: the longitude of the pin shown."
+        )
         interaction = InteractionSerializer(required=False, allow_null=True)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
         time_on_task_s = serializers.FloatField(min_value=0, max_value=86400, required=False)
@@ -305,7 +311,7 @@ class AnswerSubmitApi(APIView):
             "interaction",
         ),
         CrowdTask.Kind.REVIEW: ("verdict", "lat", "lon", "clue_tags", "interaction"),
-        CrowdTask.Kind.VERIFICATION: ("verdict",),
+        CrowdTask.Kind.VERIFICATION: ("verdict", "checked_lat", "checked_lon"),
     }
 
     @extend_schema(

@@ -34,6 +34,13 @@ class LeaseClosed(PlatformError):
     http_status = status.HTTP_409_CONFLICT
 
 
+class PinChanged(PlatformError):
+    """A check answers the pin its page showed; another pin replaced it meanwhile (reload to see the new one)."""
+
+    code = "pin_changed"
+    http_status = status.HTTP_409_CONFLICT
+
+
 class WrongAnswerKind(PlatformError):
     code = "wrong_answer_kind"
     http_status = status.HTTP_400_BAD_REQUEST

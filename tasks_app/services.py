@@ -35,6 +35,7 @@ from tasks_app.errors import (
     LeaseNotYours,
     NotQueueable,
     NoTrackRecord,
+    PinChanged,
     UnknownLease,
     WrongAnswerKind,
 )
@@ -489,7 +490,7 @@ ANSWER_FIELDS = {
         "interaction",
     },
     CrowdTask.Kind.REVIEW: {"verdict", "lat", "lon", "clue_tags", "interaction"},
-    CrowdTask.Kind.VERIFICATION: {"verdict"},
+    CrowdTask.Kind.VERIFICATION: {"verdict", "checked_lat", "checked_lon"},
 }
 VERIFICATION_VERDICTS = (Answer.Verdict.YES, Answer.Verdict.NEARBY, Answer.Verdict.NO)
 
@@ -546,6 +547,8 @@ def answer_submit(
     unexpected = set(fields) - ANSWER_FIELDS[kind]
     if unexpected:
         raise WrongAnswerKind(f"Fields not part of a {kind} answer: {', '.join(sorted(unexpected))}.")
+    if kind == CrowdTask.Kind.VERIFICATION:
+        _check_is_of_the_current_pin(task, fields.pop("checked_lat", None), fields.pop("checked_lon", None))
     is_late = assignment.state == Assignment.State.EXPIRED or assignment.expires_at < now
     if assignment.state == Assignment.State.EXPIRED and not _take_slot_again(task):
         raise LeaseExpired("Your lease expired and the image already has the answers it needs.")
@@ -732,6 +735,15 @@ def crowd_review_task_create(
 
 
 @transaction.atomic
+def _check_is_of_the_current_pin(task: CrowdTask, lat: float | None, lon: float | None) -> None:
+    """A new pin replaces a verification task's reference while a check of the old one may be open: the page
+    sends the pin it showed, and a verdict about another pin is refused, never recorded against the new one."""
+    if lat is None or lon is None:
+        return  # an API client that does not say: the check is of the task's pin now, as recorded
+    if task.reference_lat is None or haversine_km(lat, lon, task.reference_lat, task.reference_lon) * 1000 > 1.0:
+        raise PinChanged("The pin to check changed while you looked at it: the page now shows the new one.")
+
+
 def crowd_verification_task_create(*, answer_id: int) -> CrowdTask:
     """ "Is this photo at this pin?" for a pin (the consensus app calls this), routed to volunteers with a record.
 

@@ -110,6 +110,7 @@ def verify_messages() -> dict:
         "checked_pin": _("The pin to check"),
         "streetview_view": _("Street View at the view the volunteer recorded"),
         "no_view": _("The volunteer recorded no Street View view: compare the photo with the map and the link."),
+        "pin_changed": _("Another pin replaced the one you were checking: the page now shows the new one."),
     }
 
 

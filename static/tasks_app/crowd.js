@@ -208,6 +208,10 @@
       } else if (code === "already_answered" || code === "lease_closed") {
         say(errorText(r), "error");
         next(1500);
+      } else if (code === "pin_changed") {
+        say(msg.pin_changed, "error");  // the lease stays open: the page comes back with the new pin to check
+        busy = true;
+        next(2500);
       } else if (r.status >= 500) {
         say(msg.server_error, "error");
       } else {

@@ -52,7 +52,8 @@
   var buttons = document.querySelectorAll(".crowd-verify-answer");
   function answer(button) {
     button.classList.add("crowd-pressed");
-    C.submit({verdict: button.dataset.verdict});
+    // The pin shown goes with the verdict: if another pin replaced it meanwhile, the server refuses the answer.
+    C.submit({verdict: button.dataset.verdict, checked_lat: ref.lat, checked_lon: ref.lon});
   }
   Array.prototype.forEach.call(buttons, function (button) {
     button.addEventListener("click", function () { answer(button); });

@@ -90,3 +90,25 @@ def test_a_photo_that_cannot_be_loaded_says_so_and_the_check_is_given_back(page,
     page.get_by_text("Nothing left for you right now").wait_for()
     assert Assignment.objects.get(task=check).state == "skipped"  # back to the others, not answered
     assert not Answer.objects.filter(kind="verification").exists()
+
+
+def test_a_pin_replaced_while_the_page_is_open_is_not_checked_blindly(page, pinned, page_problems):
+    """Another pin replaces the one on screen: the verdict is refused, the page says so and shows the new pin."""
+    crisis, image = pinned
+    with_record(make_user("checker"), correct=40)
+    log_in(page, "checker", f"/crises/{crisis.slug}/verify/")
+    page.locator("#task-map .leaflet-marker-icon").wait_for()
+    moved = (-30.0300, -51.2100)
+    CrowdTask.objects.filter(media=image, kind="verification").update(reference_lat=moved[0], reference_lon=moved[1])
+    page_problems.allow(r"HTTP 409: POST ")  # the refusal the page handles
+    page.keyboard.press("y")
+    page.get_by_text("Another pin replaced the one you were checking").wait_for()
+    page.wait_for_function(  # null-safe: between the two documents there is no task data yet
+        "lat => document.readyState === 'complete' && (e => e !== null && JSON.parse(e.textContent).reference.lat"
+        " === lat)(document.getElementById('task-data'))",
+        arg=moved[0],
+    )
+    assert not Answer.objects.filter(kind="verification").exists()
+    page.keyboard.press("y")
+    page.get_by_text("Nothing left for you right now").wait_for()
+    assert Answer.objects.get(kind="verification").lat == moved[0]

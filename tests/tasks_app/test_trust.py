@@ -130,6 +130,27 @@ class TestVerification:
         assert Answer.objects.get(kind="verification").lat == GUESS[0]  # the check keeps the pin it was about
         assert services.crowd_verification_task_create(answer_id=second.pk).redundancy == 2  # asked once only
 
+    def test_a_verdict_about_a_pin_that_was_replaced_meanwhile_is_refused(self, crisis, volunteers, to_check):
+        client = client_for(with_record(volunteers[1]))
+        lease = client.post(
+            f"/api/crises/{crisis.slug}/tasks/next/", {"kind": "verification"}, content_type="application/json"
+        ).json()
+        shown = lease["reference"]
+        # While the checker looks, another volunteer's pin replaces the one to check.
+        geo = services.lease_grant(crisis=crisis, volunteer=volunteers[2], kind=GEO)
+        new_pin = services.answer_submit(
+            volunteer=volunteers[2], lease_id=geo.pk, kind=GEO, lat=-29.9178, lon=-51.1839, precision="high"
+        )
+        services.crowd_verification_task_create(answer_id=new_pin.pk)
+        before = snapshot()
+        body = {"verdict": "yes", "checked_lat": shown["lat"], "checked_lon": shown["lon"]}
+        response = post_answer(client, lease_id=lease["lease_id"], kind="verification", **body)
+        assert (response.status_code, response.json()["code"]) == (409, "pin_changed")
+        assert snapshot() == before  # nothing recorded, no slot taken: the lease stays open for the new pin
+        body = {"verdict": "yes", "checked_lat": -29.9178, "checked_lon": -51.1839}
+        assert post_answer(client, lease_id=lease["lease_id"], kind="verification", **body).status_code == 201
+        assert Answer.objects.get(kind="verification").lat == -29.9178
+
     def test_a_check_by_a_volunteer_whose_skill_here_fell_does_not_publish_and_one_more_is_asked(
         self, crisis, volunteers, to_check
     ):
