@@ -223,3 +223,13 @@ def test_the_time_budget_accounts_for_every_volunteer_hour():
     assert result.budget["check: yes, point published"] > 0
     images, geolocations, _, _ = (sum(column) for column in zip(*result.first_pins.values(), strict=True))
     assert 0 < images <= geolocations <= result.geolocation_answers
+
+
+@pytest.mark.django_db
+def test_on_a_database_without_tables_the_command_says_to_migrate(monkeypatch):
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    monkeypatch.setattr(connection.introspection, "table_names", lambda *args, **kwargs: [])
+    with pytest.raises(CommandError, match="migrate"):
+        call_command("simulate_crisis", "--seed", "1")

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from geoloc_platform.crises.models import Crisis
 from tasks_app import replay, replay_folder
@@ -55,6 +56,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
+        if Crisis._meta.db_table not in connection.introspection.table_names():
+            # The replay runs the platform's own tables (in a throwaway crisis): a fresh checkout has none yet.
+            raise CommandError("The database has no tables yet: run `python manage.py migrate` (or `make run` once).")
         policies = _names(options["policies"], replay.POLICIES, "policies")
         try:
             config = replay.config_load(
