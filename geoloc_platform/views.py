@@ -31,7 +31,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         response = JsonResponse(DATABASE_UNAVAILABLE, status=503)
     else:
-        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        # The page reloads itself after Retry-After (a refreshing progress page stays alive through a blip).
+        page = loader.get_template("503.html").render({"retry_after": DATABASE_RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
 

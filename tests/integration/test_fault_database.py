@@ -92,6 +92,8 @@ def test_a_lost_connection_is_rendered_503_with_retry_after_on_any_database(erro
         response = client.get(f"/crises/{crisis.slug}/work/")
     assert response.status_code == 503 and "Back in a moment" in response.text
     assert response.headers["Retry-After"] == str(DATABASE_RETRY_AFTER_SECONDS)
+    # The page tries again by itself: a self-refreshing progress page survives the blip.
+    assert f'<meta http-equiv="refresh" content="{DATABASE_RETRY_AFTER_SECONDS}">' in response.text
 
 
 def test_an_answer_cut_mid_transaction_gets_503_writes_nothing_and_the_retry_succeeds(web, crisis):
