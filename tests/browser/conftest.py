@@ -162,17 +162,20 @@ def screenshot(page, name: str) -> None:
 
 
 def wait_for_task_page(page, *, showing: int | None = None, leaving: int | None = None) -> None:
-    """Wait until a loaded task page shows task `showing`, or any page other than task `leaving`.
+    """Wait until the page shows task `showing`, or any page other than task `leaving`, and has loaded.
 
     The predicate is null-safe: between two pages the document may not have its task data yet, and a
-    predicate that throws there fails the wait (and counts as a page error) instead of retrying.
+    predicate that throws there fails the wait (and counts as a page error) instead of retrying. The load is
+    waited for apart, with its own timeout: a busy machine may take a while to load the next page's image.
     """
     page.wait_for_function(
         """([showing, leaving]) => {
-            if (document.readyState !== "complete") return false;
+            if (document.readyState === "loading") return false;  // its task data may be half parsed
             const element = document.getElementById("task-data");
-            const shown = element ? JSON.parse(element.textContent).task_id : null;
+            if (element === null) return showing === null;
+            const shown = JSON.parse(element.textContent).task_id;
             return showing !== null ? shown === showing : shown !== leaving;
         }""",
         arg=[showing, leaving],
     )
+    page.wait_for_load_state()  # the page's scripts listen for keys once it has loaded
