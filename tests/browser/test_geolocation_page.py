@@ -66,6 +66,17 @@ def pin_at_map_centre(page) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
+def pin_after_clicking(page, button) -> tuple[float, float]:
+    """Click a button that moves the map, let the map settle, and pin its centre."""
+    button.click()
+    page.wait_for_timeout(400)
+    return pin_at_map_centre(page)
+
+
+def assert_in_the_crisis_area(lat: float, lon: float) -> None:
+    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+
+
 def map_zoom(page) -> int:
     """The zoom level of the map, read from the tiles Leaflet asked for."""
     tile = page.locator("#task-map img.leaflet-tile").first
@@ -83,8 +94,7 @@ def test_without_a_text_guess_the_map_shows_the_crisis_area(page, crisis):
     queue(crisis, eases=(0.9,), with_file=True)
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     assert page.locator("#guess-explainer").count() == 0
-    lat, lon = pin_at_map_centre(page)
-    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+    assert_in_the_crisis_area(*pin_at_map_centre(page))
     screenshot(page, "geolocate_no_guess")
 
 
@@ -132,8 +142,7 @@ def test_a_wide_guess_opens_on_the_crisis_area_it_contains(page, crisis):
     text_guess(image, lat=-30.0, lon=-53.5, radius_km=300)  # "Rio Grande do Sul": the whole state
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.get_by_text("only names a wide region").wait_for()
-    lat, lon = pin_at_map_centre(page)
-    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+    assert_in_the_crisis_area(*pin_at_map_centre(page))
     assert map_zoom(page) >= 9
     screenshot(page, "geolocate_region_guess")
 
@@ -168,9 +177,7 @@ def test_several_candidate_places_can_each_be_visited(page, crisis):
     candidates = page.locator("#guess-candidates")
     assert candidates.get_by_role("button").all_inner_texts() == ["Canoas", "Porto Alegre"]
     screenshot(page, "geolocate_candidates")
-    candidates.get_by_role("button", name="Porto Alegre").click()
-    page.wait_for_timeout(400)
-    lat, lon = pin_at_map_centre(page)
+    lat, lon = pin_after_clicking(page, candidates.get_by_role("button", name="Porto Alegre"))
     assert abs(lat + 30.0331) < 0.02 and abs(lon + 51.23) < 0.02
 
 
@@ -179,12 +186,9 @@ def test_a_guess_outside_the_crisis_area_is_said_to_be_doubtful_and_the_map_open
     text_guess(image, lat=-23.6678, lon=-46.4613, radius_km=8)  # a namesake 850 km away
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.locator("#guess-outside-area").wait_for()
-    lat, lon = pin_at_map_centre(page)
-    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+    assert_in_the_crisis_area(*pin_at_map_centre(page))
     screenshot(page, "geolocate_guess_outside_area")
-    page.get_by_role("button", name="Show the place the text suggests").click()
-    page.wait_for_timeout(400)
-    lat, lon = pin_at_map_centre(page)
+    lat, lon = pin_after_clicking(page, page.get_by_role("button", name="Show the place the text suggests"))
     assert abs(lat + 23.6678) < 0.1 and abs(lon + 46.4613) < 0.1
 
 
@@ -210,12 +214,9 @@ def test_a_caption_naming_only_places_outside_the_area_says_so_and_gives_no_gues
     assert note.get_by_role("button").all_inner_texts() == ["Farville (outside the area)"]  # one per name
     assert page.locator("#guess-explainer").count() == 0
     assert page.locator("#task-map path[stroke-dasharray]").count() == 0  # no dashed guess to confirm
-    lat, lon = pin_at_map_centre(page)
-    assert -30.2 < lat < -29.9 and -51.3 < lon < -51.0
+    assert_in_the_crisis_area(*pin_at_map_centre(page))
     screenshot(page, "geolocate_caption_outside_area")
-    note.get_by_role("button", name="Farville (outside the area)").click()
-    page.wait_for_timeout(400)
-    lat, lon = pin_at_map_centre(page)
+    lat, lon = pin_after_clicking(page, note.get_by_role("button", name="Farville (outside the area)"))
     assert abs(lat + 23.6678) < 0.1 and abs(lon + 46.4613) < 0.1
 
 
