@@ -366,7 +366,10 @@ _CRISIS_BY_SLUG = PreparedQuery(lambda slug: Crisis.objects.defer(*CRISIS_SETUP_
 
 def lease_get_for_page(*, lease_id: int) -> Assignment | None:
     return (
-        Assignment.objects.select_related("task", "task__media", "task__media__post", "task__crisis")
+        # The post's text location rides along: the text guess and the outside-the-area note both read it.
+        Assignment.objects.select_related(
+            "task", "task__media", "task__media__post", "task__media__post__text_geolocation", "task__crisis"
+        )
         .filter(pk=lease_id)
         .first()
     )

@@ -35,23 +35,21 @@ def test_reloading_a_task_page_resumes_the_same_lease(crisis, volunteers):
     assert Assignment.objects.count() == 1
 
 
-def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_guess(crisis, volunteers, monkeypatch):
+def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_guess(crisis, volunteers):
     (image,) = add_media(crisis, text="Water in Rua dos Andradas today", with_file=True)
     services.media_queue_for_crowd(media_id=image.pk, predicted_ease=0.9)
-    from tasks_app import selectors
+    from classification.models import PostGeolocation
 
-    def fake_text_location(*, media):  # the shape of classification's PostGeolocation
-        return {
-            "lat": -30.03,
-            "lon": -51.23,
-            "radius_km": 0.5,
-            "is_fallback": False,
-            "method": "gazetteer",
-            "spans": [{"source": "post", "start": 9, "end": 25, "text": "x"}, {"source": "ocr", "start": 0, "end": 3}],
-            "candidates": [{"name": "<b>Centro</b>", "lat": -30.03, "lon": -51.23}],
-        }
-
-    monkeypatch.setattr(selectors, "_text_location_provider", lambda: fake_text_location)
+    PostGeolocation.objects.create(  # what the text geolocation stage stores (the page joins it to the lease)
+        post=image.post,
+        lat=-30.03,
+        lon=-51.23,
+        radius_km=0.5,
+        is_fallback=False,
+        method="gazetteer",
+        spans=[{"source": "post", "start": 9, "end": 25, "text": "x"}, {"source": "ocr", "start": 0, "end": 3}],
+        candidates=[{"name": "<b>Centro</b>", "lat": -30.03, "lon": -51.23}],
+    )
     html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
     assert '<mark class="crowd-place">Rua dos Andradas</mark>' in html
     assert '"radius_m": 500.0' in html
