@@ -56,12 +56,13 @@ def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_gue
     assert "<b>Centro</b>" not in html  # json_script escapes < and >
 
 
-def test_a_fallback_text_location_is_no_guess_and_the_map_shows_the_crisis_area(crisis, volunteers, monkeypatch):
-    queue(crisis, with_file=True)
-    from tasks_app import selectors
+def test_a_fallback_text_location_is_no_guess_and_the_map_shows_the_crisis_area(crisis, volunteers):
+    from classification.models import PostGeolocation
 
-    fallback = {"lat": -30.0, "lon": -51.1, "radius_km": 30, "is_fallback": True, "spans": [], "candidates": []}
-    monkeypatch.setattr(selectors, "_text_location_provider", lambda: lambda *, media: fallback)
+    (image,) = queue(crisis, with_file=True)
+    PostGeolocation.objects.create(
+        post=image.post, lat=-30.0, lon=-51.1, radius_km=30, method="crisis_area", is_fallback=True
+    )
     html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
     assert '"text_guess": null' in html
 
