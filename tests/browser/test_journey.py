@@ -163,6 +163,7 @@ def test_the_whole_journey_from_make_run(page, other_page, demo, settings):
 
     # --- Rates 5 images with the keys. ---
     page.get_by_role("link", name="Rate how hard images are to geolocate").click()
+    page.wait_for_load_state()  # the rating page's scripts take the keys once it has loaded
     for key in "12312":
         data = task_data(page)
         page.wait_for_function("document.getElementById('task-image').complete")
