@@ -5,7 +5,9 @@ conditional claim), so a duplicate or late message changes nothing. Slow work (d
 runs outside any transaction.
 """
 
+import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -255,9 +257,23 @@ def relevance_crowd_labels_sync(*, crisis_id: int | None = None) -> int:
 
 
 # --- Text geolocation ----------------------------------------------------------------------------------------
+# One context per crisis and worker process. Building one runs the recogniser over the crisis's name, hashtags and
+# keywords and reads up to 2,000 located posts: several times the cost of locating a post. The crisis's settings are
+# compared on every call, so a coordinator's edit applies to the next post; the located posts are read again once
+# the context is GEOLOC_CRISIS_CONTEXT_SECONDS old (the prior moves slowly: a few posts more change little).
+_crisis_contexts: dict[int, tuple[tuple, float, CrisisContext]] = {}
+
+
 def crisis_context(*, crisis: Crisis) -> CrisisContext:
+    locator = geolocator()
+    fields = [crisis.name, crisis.country_codes, crisis.affected_area, crisis.hashtags, crisis.keywords]
+    key = (id(locator), json.dumps([*fields, crisis.languages], sort_keys=True))
+    now = time.monotonic()
+    cached = _crisis_contexts.get(crisis.pk)
+    if cached is not None and cached[0] == key and now - cached[1] < settings.GEOLOC_CRISIS_CONTEXT_SECONDS:
+        return cached[2]
     keywords = [word for words in (crisis.keywords or {}).values() for word in words]
-    return geolocator().context(
+    context = locator.context(
         name=crisis.name,
         countries=crisis.country_codes or [],
         area_geojson=crisis.affected_area,
@@ -266,6 +282,13 @@ def crisis_context(*, crisis: Crisis) -> CrisisContext:
         languages=crisis.languages or [],
         located=CrisisPlaces(crisis_located_points(crisis_id=crisis.pk)),
     )
+    _crisis_contexts[crisis.pk] = (key, now, context)
+    return context
+
+
+def crisis_context_forget() -> None:
+    """Drop every cached crisis context (tests: a rolled-back crisis's id comes back with other posts)."""
+    _crisis_contexts.clear()
 
 
 def post_locate(*, post: Post) -> GeolocationResult:

@@ -387,6 +387,8 @@ GEOLOC_MATCHER = env.str("GEOLOC_MATCHER", default="ngram")  # or "entity_ruler"
 GEOLOC_GAZETTEER_CACHE_DIR = Path(env.str("GEOLOC_GAZETTEER_CACHE_DIR", default=str(VAR_DIR / "gazetteer")))
 GEOLOC_ALT_TEXT_WEIGHT = env.float("GEOLOC_ALT_TEXT_WEIGHT", default=0.9)
 GEOLOC_OCR_WEIGHT = env.float("GEOLOC_OCR_WEIGHT", default=0.6)  # sign text read by OCR is noisy
+# How long a worker reuses a crisis's located posts (the crisis-level prior) before reading them again.
+GEOLOC_CRISIS_CONTEXT_SECONDS = env.float("GEOLOC_CRISIS_CONTEXT_SECONDS", default=60.0)
 # Which mention becomes a post's point: "packaged" (the learned selector shipped with the code), a weights JSON
 # written by manage.py train_geolocation_selector, or "off" (the rules choose).
 GEOLOC_SELECTOR_WEIGHTS = env.str("GEOLOC_SELECTOR_WEIGHTS", default="packaged")

@@ -27,6 +27,9 @@ def _test_settings(settings, tmp_path):
     # The cold-start difficulty estimate loads Lite0 for every scored image; tests that want it opt in with a
     # tiny backbone (tests/classification/test_difficulty_estimators.py).
     settings.DIFFICULTY_COLD_START = False
+    from classification.services import crisis_context_forget
+
+    crisis_context_forget()  # a rolled-back crisis's id comes back in the next test, with other posts
 
 
 @pytest.fixture(autouse=True)

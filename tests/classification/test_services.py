@@ -4,6 +4,8 @@ import io
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from classification import services
 from classification.models import MediaRelevance, PostGeolocation, RelevanceLabel
@@ -124,6 +126,25 @@ class TestPostGeolocateText:
             )
         context = services.crisis_context(crisis=post.crisis)
         assert context.located.total == 3 and context.located.cells
+
+    def test_the_crisis_context_is_reused_until_the_crisis_changes_or_it_is_old(self, post, settings):
+        def locate_another(n):
+            other = Post.objects.create(crisis=post.crisis, source=Post.Source.CSV, source_id=f"o{n}", text="x")
+            PostGeolocation.objects.create(post=other, lat=8.6, lon=-82.9, radius_km=10.0, method="gazetteer")
+
+        first = services.crisis_context(crisis=post.crisis)
+        locate_another(1)
+        with CaptureQueriesContext(connection) as queries:
+            assert services.crisis_context(crisis=post.crisis) is first
+        assert not queries.captured_queries
+
+        post.crisis.country_codes = ["BR", "UY"]
+        edited = services.crisis_context(crisis=post.crisis)
+        assert edited is not first and edited.countries == {"BR", "UY"} and edited.located.total == 1
+
+        locate_another(2)
+        settings.GEOLOC_CRISIS_CONTEXT_SECONDS = 0
+        assert services.crisis_context(crisis=post.crisis).located.total == 2
 
     def test_second_run_reuses_the_stored_location(self, post, recorded_steps):
         location = services.post_geolocate_text(post_id=post.pk)
