@@ -20,6 +20,7 @@ from django.db.models import (
     FilteredRelation,
     FloatField,
     Func,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -488,6 +489,64 @@ def _volunteers(crisis_id: int, now: datetime) -> dict:
     )
 
 
+def _checks(crisis_id: int, now: datetime) -> dict:
+    """Points held back for a check or a review, and whether anyone active may give it.
+
+    Under the crisis's trust rule a point the crowd agreed on waits until a volunteer with a record (or a
+    coordinator) checks it. Nobody may check their own pins, nor a task they already had; when every volunteer with
+    a record active in the last hour is ruled out that way, only a coordinator (or someone who comes back) can.
+    """
+    from tasks_app.models import Answer, Assignment, CrowdTask
+    from tasks_app.selectors import volunteer_standings
+
+    crisis = Crisis.objects.get(pk=crisis_id)
+    held = {
+        status: (n, oldest)
+        for status, n, oldest in LocationConsensus.objects.filter(
+            crisis_id=crisis_id,
+            status__in=(LocationConsensus.Status.AWAITING_VERIFICATION, LocationConsensus.Status.NEEDS_EXPERT_REVIEW),
+        )
+        .values("status")
+        .annotate(n=Count("pk"), oldest=Min("updated_at"))
+        .values_list("status", "n", "oldest")
+    }
+    active = Answer.objects.filter(crisis_id=crisis_id, submitted_at__gte=now - timedelta(hours=1))
+    standings = volunteer_standings(crisis=crisis, volunteer_ids=active.values_list("volunteer_id", flat=True))
+    checkers = {pk for pk, standing in standings.items() if standing.has_record and not standing.coordinator}
+    open_checks = CrowdTask.objects.filter(
+        crisis_id=crisis_id,
+        kind__in=(CrowdTask.Kind.VERIFICATION, CrowdTask.Kind.REVIEW),
+        status=CrowdTask.Status.OPEN,
+    )
+    ruled_out: dict[int, set[int]] = {}  # open check -> the active checkers who may not take it
+    pinned = Answer.objects.filter(
+        crisis_id=crisis_id, kind=CrowdTask.Kind.GEOLOCATION, volunteer_id__in=checkers
+    ).values_list("media_id", "volunteer_id")
+    pinners: dict[int, set[int]] = {}
+    for media_id, volunteer_id in pinned:
+        pinners.setdefault(media_id, set()).add(volunteer_id)
+    had = Assignment.objects.filter(task__in=open_checks, volunteer_id__in=checkers)
+    for task_id, volunteer_id in had.values_list("task_id", "volunteer_id"):
+        ruled_out.setdefault(task_id, set()).add(volunteer_id)
+    open_rows = open_checks.values_list("pk", "media_id")
+    coordinator_only = sum(
+        1 for task_id, media_id in open_rows if checkers <= ruled_out.get(task_id, set()) | pinners.get(media_id, set())
+    )
+
+    def waiting(status: str) -> dict:
+        n, oldest = held.get(status, (0, None))
+        return {"count": n, "oldest_minutes": None if oldest is None else int((now - oldest).total_seconds() // 60)}
+
+    return {
+        "requires_record": crisis.publish_requires_record,
+        "min_record": crisis.trusted_min_record,
+        "awaiting_check": waiting(LocationConsensus.Status.AWAITING_VERIFICATION),
+        "awaiting_review": waiting(LocationConsensus.Status.NEEDS_EXPERT_REVIEW),
+        "checkers_active": len(checkers),
+        "coordinator_only": coordinator_only,
+    }
+
+
 def _by_difficulty(crisis_id: int) -> dict:
     """Per predicted difficulty: (precision level, mean time on task) per geolocated image; figures 13 and 14.
 
@@ -584,6 +643,7 @@ def dashboard_statistics(*, crisis_id: int, now: datetime) -> dict:
         "funnel": _funnel(crisis_id),
         "throughput": _throughput(crisis_id, now),
         "volunteers": _volunteers(crisis_id, now),
+        "checks": _checks(crisis_id, now),
         "by_difficulty": _by_difficulty(crisis_id),
         "rating_agreement": _rating_agreement(crisis_id),
         "models": _active_models(crisis_id),

@@ -116,6 +116,19 @@ def dashboard_chart_strings() -> dict:
             "impossible": _("impossible"),
             "unscored": _("unscored"),
         },
+        # {n} is the crisis's trusted_min_record.
+        "checksRule": _(
+            "A point the crowd agrees on is published once a volunteer with at least {n} correct checked answers, "
+            "or a coordinator, has checked it."
+        ),
+        "checksRuleOff": _(
+            "This crisis publishes points as soon as enough pins agree, without a check by a volunteer with a record."
+        ),
+        "awaitingCheck": _("points waiting for a check"),
+        "awaitingReview": _("points waiting for a review"),
+        "oldestWaiting": _("longest wait (min)"),
+        "checkersActive": _("volunteers with a record active (last hour)"),
+        "coordinatorOnly": _("checks and reviews only a coordinator can take now"),
         "noGeolocated": _("No geolocated images yet."),
         "noForecast": _("No forecast yet."),
         "noAnswersWindow": _("No geolocation answers in the last {hours} h: nothing to forecast from."),

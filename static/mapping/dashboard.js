@@ -117,6 +117,22 @@
     if (!labels.length) { target.appendChild(el("p", S.noGeolocated)); }
   }
 
+  function checks(data) {
+    if (!data) { return; }
+    document.getElementById("dash-checks-rule").textContent = data.requires_record
+      ? S.checksRule.replace("{n}", data.min_record) : S.checksRuleOff;
+    var waiting = data.awaiting_check, review = data.awaiting_review;
+    numbers(document.getElementById("dash-checks"), [
+      [S.awaitingCheck, waiting.count],
+      [S.awaitingReview, review.count],
+      [S.oldestWaiting, fmt(waiting.oldest_minutes === null ? review.oldest_minutes :
+        review.oldest_minutes === null ? waiting.oldest_minutes : Math.max(waiting.oldest_minutes, review.oldest_minutes), 0)],
+      [S.checkersActive, data.checkers_active],
+      [S.coordinatorOnly, data.coordinator_only],
+    ]);
+    document.getElementById("dash-checks-alert").hidden = !data.coordinator_only;
+  }
+
   function forecast(target, notes, data) {
     notes.replaceChildren();
     if (!data) { target.replaceChildren(el("p", S.noForecast)); return; }
@@ -155,6 +171,7 @@
       [S.warningRate, fmt(agreement.warning_rate)],
       [S.ratingsCount, fmt(agreement.n_ratings, 0)],
     ]);
+    checks(data.checks);
     difficulty(document.getElementById("dash-difficulty"), document.getElementById("dash-difficulty-table"), data.by_difficulty);
     forecast(document.getElementById("dash-forecast"), document.getElementById("dash-forecast-assumptions"), data.forecast);
   }

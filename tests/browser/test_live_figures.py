@@ -4,10 +4,12 @@ data is of, and refresh on their own and on demand."""
 import pytest
 from django.core.cache import cache
 
+from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services as task_services
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.mapping.conftest import make_point
+from tests.mapping.test_dashboard_checks import pin_the_next_image
 from tests.tasks_app.conftest import crisis as active_crisis  # noqa: F401 (a fixture)
 from tests.tasks_app.conftest import queue
 
@@ -41,6 +43,25 @@ def test_the_dashboard_shows_a_point_published_a_moment_ago(page, people, settin
     page.wait_for_function("document.querySelectorAll('#dash-funnel text')[11].textContent === '1'")
     assert funnel(page)["geolocated"] == "1"
     screenshot(page, "dashboard_live")
+
+
+def test_the_dashboard_says_which_points_wait_for_the_coordinator_and_links_to_the_checks(page, people, settings):
+    settings.CROWD_GOLD_RATE = 0
+    crisis = crisis_transition(crisis=people["crisis"], action="launch", user=people["coordinator"])
+    queue(crisis, eases=(0.9,), kinds=("geolocation",))
+    pin_the_next_image(crisis, make_user("newcomer"), -30.0346)
+    log_in(page, people["coordinator"])
+    page.goto(f"/crises/{crisis.slug}/dashboard/")
+    page.locator("#dash-checks dd").first.wait_for()
+    card = page.locator("#dash-checks")
+    figures = dict(zip(card.locator("dt").all_inner_texts(), card.locator("dd").all_inner_texts(), strict=True))
+    assert figures["points waiting for a check"] == "1"
+    assert figures["checks and reviews only a coordinator can take now"] == "1"
+    assert page.locator("#dash-checks-alert").is_visible()
+    assert "at least 5 correct checked answers" in page.locator("#dash-checks-rule").inner_text()
+    screenshot(page, "dashboard_checks")
+    page.get_by_role("link", name="Check locations").click()
+    page.get_by_role("heading", name="Is this photo at this pin?").wait_for()
 
 
 def test_the_leaderboard_shows_an_answer_given_a_moment_ago(page, active_crisis, settings):  # noqa: F811
