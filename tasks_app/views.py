@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from geoloc_platform.accounts.services import guest_account_create
 from geoloc_platform.client_address import client_address
+from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_contribute, user_email_confirmed
 from tasks_app import selectors, services
 from tasks_app.apis import crisis_for, lease_payload
@@ -129,8 +130,7 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     try:
         assignment = services.lease_grant(crisis=crisis, volunteer=request.user, kind=kind)
     except NoTrackRecord:
-        context = {"crisis": crisis, "min_record": crisis.trusted_min_record}
-        return render(request, "tasks_app/no_record.html", context, status=403)
+        return render(request, "tasks_app/no_record.html", _no_record_context(crisis, request.user), status=403)
     if assignment is None:
         return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind})
     assignment = selectors.lease_get_for_page(lease_id=assignment.pk)
@@ -169,3 +169,17 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "js_messages": {**js_messages(), **verify_messages()} if kind == CrowdTask.Kind.VERIFICATION else js_messages(),
     }
     return render(request, TEMPLATES[kind], context)
+
+
+def _no_record_context(crisis: Crisis, volunteer) -> dict:
+    """How far the volunteer is from the crisis's trust rule: what the page tells them to do next."""
+    standing = selectors.volunteer_standings(crisis=crisis, volunteer_ids=[volunteer.pk])[volunteer.pk]
+    return {
+        "crisis": crisis,
+        "min_record": crisis.trusted_min_record,
+        "guest": selectors.is_guest(volunteer),
+        "correct": standing.record_correct,
+        "checked": standing.record_checked,
+        "accuracy_short": standing.record_correct >= crisis.trusted_min_record,
+        "min_accuracy_percent": round(100 * settings.CROWD_RECORD_MIN_ACCURACY),
+    }

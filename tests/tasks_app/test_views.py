@@ -6,7 +6,7 @@ from django.test import Client
 from crawling.models import Post
 from tasks_app import services
 from tasks_app.models import Assignment, CrowdTask
-from tests.tasks_app.conftest import add_media, queue
+from tests.tasks_app.conftest import add_media, queue, with_record
 
 
 def logged_in(user) -> Client:
@@ -110,6 +110,33 @@ def test_the_rating_page_speaks_portuguese_french_and_spanish(crisis, volunteers
     for language, question in expected.items():
         html = client.get(f"/crises/{crisis.slug}/rate/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
         assert question in html, language
+
+
+class TestNoRecordPage:
+    """A volunteer without a record who opens the checks is told how far they are, and what to do."""
+
+    def test_a_newcomer_reads_how_many_answers_were_found_right_so_far(self, crisis, volunteers):
+        with_record(volunteers[0], correct=2)
+        response = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/verify/")
+        assert response.status_code == 403
+        assert "So far 2 of your answers were checked and found right." in response.content.decode()
+
+    def test_enough_right_answers_but_too_many_wrong_says_the_share_needed(self, crisis, volunteers):
+        with_record(volunteers[0], correct=6, checked=10)
+        html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/verify/").content.decode()
+        assert "Your answers checked so far: 6 right of 10. At least 80% of them must be right." in html
+
+    def test_a_guest_is_told_that_guest_answers_build_no_record(self, crisis):
+        from django.test import Client
+
+        from geoloc_platform.crises.models import Crisis
+
+        Crisis.objects.filter(pk=crisis.pk).update(allow_anonymous=True)
+        queue(crisis, eases=(0.9,))
+        client = Client()
+        assert client.get(f"/crises/{crisis.slug}/geolocate/").status_code == 200  # a guest session now
+        html = client.get(f"/crises/{crisis.slug}/verify/").content.decode()
+        assert "Answers given as a guest build no record" in html and "So far" not in html
 
 
 class TestGuests:
