@@ -261,17 +261,22 @@ def relevance_crowd_labels_sync(*, crisis_id: int | None = None) -> int:
 # keywords and reads up to 2,000 located posts: several times the cost of locating a post. The crisis's settings are
 # compared on every call, so a coordinator's edit applies to the next post; the located posts are read again once
 # the context is GEOLOC_CRISIS_CONTEXT_SECONDS old (the prior moves slowly: a few posts more change little).
-_crisis_contexts: dict[int, tuple[tuple, float, CrisisContext]] = {}
+_crisis_contexts: dict[int, tuple[object, str, float, CrisisContext]] = {}  # locator, settings, built at
 
 
 def crisis_context(*, crisis: Crisis) -> CrisisContext:
     locator = geolocator()
     fields = [crisis.name, crisis.country_codes, crisis.affected_area, crisis.hashtags, crisis.keywords]
-    key = (id(locator), json.dumps([*fields, crisis.languages], sort_keys=True))
+    crisis_settings = json.dumps([*fields, crisis.languages], sort_keys=True)
     now = time.monotonic()
     cached = _crisis_contexts.get(crisis.pk)
-    if cached is not None and cached[0] == key and now - cached[1] < settings.GEOLOC_CRISIS_CONTEXT_SECONDS:
-        return cached[2]
+    if (
+        cached is not None
+        and cached[0] is locator  # the same gazetteer: a rebuilt one gives the process a new locator
+        and cached[1] == crisis_settings
+        and now - cached[2] < settings.GEOLOC_CRISIS_CONTEXT_SECONDS
+    ):
+        return cached[3]
     keywords = [word for words in (crisis.keywords or {}).values() for word in words]
     context = locator.context(
         name=crisis.name,
@@ -282,7 +287,7 @@ def crisis_context(*, crisis: Crisis) -> CrisisContext:
         languages=crisis.languages or [],
         located=CrisisPlaces(crisis_located_points(crisis_id=crisis.pk)),
     )
-    _crisis_contexts[crisis.pk] = (key, now, context)
+    _crisis_contexts[crisis.pk] = (locator, crisis_settings, now, context)
     return context
 
 

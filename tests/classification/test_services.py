@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from classification import services
+from classification.geolocation.loader import geolocator_reset
 from classification.models import MediaRelevance, PostGeolocation, RelevanceLabel
 from crawling import pipeline
 from crawling.models import Media, Post
@@ -141,6 +142,9 @@ class TestPostGeolocateText:
         post.crisis.country_codes = ["BR", "UY"]
         edited = services.crisis_context(crisis=post.crisis)
         assert edited is not first and edited.countries == {"BR", "UY"} and edited.located.total == 1
+
+        geolocator_reset()  # a rebuilt gazetteer: the process loads a new locator
+        assert services.crisis_context(crisis=post.crisis) is not edited
 
         locate_another(2)
         settings.GEOLOC_CRISIS_CONTEXT_SECONDS = 0
