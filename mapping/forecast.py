@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from django.db.models import Avg, Count, F, Max, Min, Sum
 from django.utils.translation import gettext, gettext_noop
 
+from geoloc_platform.crises.models import Crisis
+
 DIFFICULTY_ORDER = ("easy", "", "medium", "difficult")  # "" is unscored: served between easy and medium
 DEFAULT_HORIZONS_H = (1, 4, 8)
 
@@ -29,6 +31,11 @@ ANSWERS_MEASURED = gettext_noop(
     "An image takes %(answers)s answers to publish (the measured mean, or its remaining slots when more)."
 )
 ANSWERS_REMAINING = gettext_noop("An image takes its remaining answers to publish.")
+CHECKS_ON_TOP = gettext_noop(
+    "This crisis publishes a point only once a volunteer with a record or a coordinator has checked it: the figures "
+    "count an image as published when its answers are in, and the checks come on top (see Checks before "
+    "publication)."
+)
 ORDER = gettext_noop(
     "Images are served easiest first; unscored images count between easy and medium; images predicted impossible "
     "are withheld and not counted."
@@ -118,6 +125,8 @@ def crisis_forecast(*, crisis_id: int, now: datetime, window: timedelta = timede
         else Assumption(ANSWERS_REMAINING, {}),
         Assumption(ORDER, {}),
     ]
+    if Crisis.objects.filter(pk=crisis_id, publish_requires_record=True).exists():
+        forecast.assumptions.append(Assumption(CHECKS_ON_TOP, {}))
     if not rate:
         return forecast
     capacity_per_hour = rate * active

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from consensus.models import LocationConsensus
-from mapping.forecast import _images_done, crisis_forecast
+from mapping.forecast import CHECKS_ON_TOP, _images_done, crisis_forecast
 from tasks_app.models import Answer, Assignment, CrowdTask
 from tests.conftest import make_crisis, make_user
 from tests.tasks_app.conftest import queue
@@ -54,7 +54,13 @@ def test_measured_rates_give_published_counts_and_volunteers_needed():
     assert forecast.published_within == {"1h": 2, "4h": 6, "8h": 6}  # 6 answers an hour, 3 an image, easy first
     assert forecast.clear_easy_medium_hours == pytest.approx(2.0)
     assert forecast.volunteers_needed == {"1h": 4, "4h": 1, "8h": 1}
-    assert len(forecast.assumptions) == 3
+    assert [a.text for a in forecast.assumptions][-1] == CHECKS_ON_TOP and len(forecast.assumptions) == 4
+
+
+def test_the_checks_are_named_only_where_the_crisis_requires_them():
+    crisis = make_crisis(publish_requires_record=False)
+    forecast = crisis_forecast(crisis_id=crisis.pk, now=timezone.now())
+    assert CHECKS_ON_TOP not in [a.text for a in forecast.assumptions]
 
 
 def test_without_recent_answers_there_is_no_forecast_only_its_assumptions():
