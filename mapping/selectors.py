@@ -511,7 +511,8 @@ def _checks(crisis_id: int, now: datetime) -> dict:
         .values_list("status", "n", "oldest")
     }
     active = Answer.objects.filter(crisis_id=crisis_id, submitted_at__gte=now - timedelta(hours=1))
-    standings = volunteer_standings(crisis=crisis, volunteer_ids=active.values_list("volunteer_id", flat=True))
+    active_ids = active.values_list("volunteer_id", flat=True).distinct()
+    standings = volunteer_standings(crisis=crisis, volunteer_ids=active_ids)
     checkers = {pk for pk, standing in standings.items() if standing.has_record and not standing.coordinator}
     open_checks = CrowdTask.objects.filter(
         crisis_id=crisis_id,
