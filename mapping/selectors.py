@@ -534,15 +534,13 @@ def _checks(crisis_id: int, now: datetime) -> dict:
         1 for task_id, media_id in open_rows if checkers <= ruled_out.get(task_id, set()) | pinners.get(media_id, set())
     )
 
-    def waiting(status: str) -> dict:
-        n, oldest = held.get(status, (0, None))
-        return {"count": n, "oldest_minutes": None if oldest is None else int((now - oldest).total_seconds() // 60)}
-
+    oldest = min((since for _, since in held.values()), default=None)
     return {
         "requires_record": crisis.publish_requires_record,
         "min_record": crisis.trusted_min_record,
-        "awaiting_check": waiting(LocationConsensus.Status.AWAITING_VERIFICATION),
-        "awaiting_review": waiting(LocationConsensus.Status.NEEDS_EXPERT_REVIEW),
+        "awaiting_check": held.get(LocationConsensus.Status.AWAITING_VERIFICATION, (0,))[0],
+        "awaiting_review": held.get(LocationConsensus.Status.NEEDS_EXPERT_REVIEW, (0,))[0],
+        "longest_wait_minutes": None if oldest is None else int((now - oldest).total_seconds() // 60),
         "checkers_active": len(checkers),
         "coordinator_only": coordinator_only,
     }

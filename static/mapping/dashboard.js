@@ -121,12 +121,10 @@
     if (!data) { return; }
     document.getElementById("dash-checks-rule").textContent = data.requires_record
       ? S.checksRule.replace("{n}", data.min_record) : S.checksRuleOff;
-    var waiting = data.awaiting_check, review = data.awaiting_review;
     numbers(document.getElementById("dash-checks"), [
-      [S.awaitingCheck, waiting.count],
-      [S.awaitingReview, review.count],
-      [S.oldestWaiting, fmt(waiting.oldest_minutes === null ? review.oldest_minutes :
-        review.oldest_minutes === null ? waiting.oldest_minutes : Math.max(waiting.oldest_minutes, review.oldest_minutes), 0)],
+      [S.awaitingCheck, data.awaiting_check],
+      [S.awaitingReview, data.awaiting_review],
+      [S.oldestWaiting, fmt(data.longest_wait_minutes, 0)],
       [S.checkersActive, data.checkers_active],
       [S.coordinatorOnly, data.coordinator_only],
     ]);

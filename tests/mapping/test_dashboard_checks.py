@@ -1,5 +1,7 @@
 """The dashboard's checks card: points held back for a check, and those no active volunteer with a record may take."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -54,11 +56,14 @@ def test_a_point_waits_for_a_coordinator_while_no_volunteer_with_a_record_is_act
     assert checks(crisis) == {
         "requires_record": True,
         "min_record": crisis.trusted_min_record,
-        "awaiting_check": {"count": 1, "oldest_minutes": 0},
-        "awaiting_review": {"count": 0, "oldest_minutes": None},
+        "awaiting_check": 1,
+        "awaiting_review": 0,
+        "longest_wait_minutes": 0,
         "checkers_active": 0,
         "coordinator_only": 1,
     }
+    LocationConsensus.objects.update(updated_at=timezone.now() - timedelta(minutes=30))
+    assert checks(crisis)["longest_wait_minutes"] == 30
 
 
 def test_a_volunteer_with_a_record_may_check_the_others_pins_but_not_their_own(crisis):
@@ -68,5 +73,5 @@ def test_a_volunteer_with_a_record_may_check_the_others_pins_but_not_their_own(c
     assert pin_the_next_image(crisis, checker, -30.0100) == second.pk
     assert set(LocationConsensus.objects.values_list("status", flat=True)) == {"awaiting_verification"}
     figures = checks(crisis)
-    assert (figures["awaiting_check"]["count"], figures["checkers_active"]) == (2, 1)
+    assert (figures["awaiting_check"], figures["checkers_active"]) == (2, 1)
     assert figures["coordinator_only"] == 1  # the checker's own point: the newcomer has no record
