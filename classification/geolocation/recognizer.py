@@ -25,6 +25,7 @@ from classification.geolocation.gazetteer import (
     GazetteerIndex,
 )
 from classification.geolocation.normalize import Normalized, normalize, split_hashtag
+from classification.geolocation.postal import find_zip_codes
 
 # Scripts written without spaces: one token per character, for names and texts alike.
 _CJK_INFIX = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
@@ -441,7 +442,7 @@ class Mention:
     end: int
     text: str
     key: str
-    label: str  # PLACE (gazetteer), STREET / FAC (for the geocoder), GPE / LOC (statistical model)
+    label: str  # PLACE (gazetteer), STREET / FAC (for the geocoder), GPE / LOC (statistical model), POSTAL (ZIP)
     weight: float
     in_hashtag: bool = False
     candidates: list = field(default_factory=list)  # (PlaceRecord, is_primary) from the gazetteer
@@ -724,7 +725,8 @@ class Recognizer:
         languages: Iterable[str] = ("en",),
     ) -> list[Mention]:
         """Place mentions, then streets and facilities (``label`` STREET): a gazetteer name inside "<Name> Street"
-        or "Avenida <Name>" is the facility's, and the same name alone elsewhere in the post refers to it."""
+        or "Avenida <Name>" is the facility's, and the same name alone elsewhere in the post refers to it. US ZIP
+        codes written in context ("TX 77640") come last, labelled POSTAL, with the ZIP as their only candidate."""
         suffixes, prefixes = facility_words(languages)
         spoken = frozenset({"en", *languages})
         mentions: list[Mention] = []
@@ -755,7 +757,8 @@ class Recognizer:
                     mentions.append(mention)
                     if label != "STREET":
                         places_end.add(end)
-        return [m for m in mentions if m.label == "STREET" or m.key not in facility_names]
+            mentions += _postal_mentions(source, countries)
+        return [m for m in mentions if m.label in ("STREET", POSTAL) or m.key not in facility_names]
 
     def _facilities(self, doc, spans, suffixes, prefixes) -> list[Facility]:
         """Gazetteer names followed by a capitalised facility word or preceded by one (across "de", "dos")."""
@@ -914,6 +917,27 @@ class Recognizer:
                 for place, primary in candidates
             )
         return True
+
+
+POSTAL = "POSTAL"
+
+
+def _postal_mentions(source: SourceText, countries: frozenset[str]) -> list[Mention]:
+    """The ZIP codes of one text (postal.py): read on the original text, so the offsets need no mapping."""
+    return [
+        Mention(
+            source=source.kind,
+            ref=source.ref,
+            start=found.start,
+            end=found.end,
+            text=source.text[found.start : found.end],
+            key=found.place.zip_code,
+            label=POSTAL,
+            weight=source.weight,
+            candidates=[(found.place, True)],
+        )
+        for found in find_zip_codes(source.text, countries=countries)
+    ]
 
 
 # Capitalised words that may follow a town's name in ordinary writing: "Paradise Fire", "Houston Police".

@@ -23,7 +23,8 @@ from classification.geolocation.gazetteer import (
     PlaceRecord,
 )
 from classification.geolocation.geo import Area, haversine_km
-from classification.geolocation.recognizer import Mention, Recognizer, SourceText, crisis_stop_keys
+from classification.geolocation.postal import ZipPlace, zip_agrees
+from classification.geolocation.recognizer import POSTAL, Mention, Recognizer, SourceText, crisis_stop_keys
 
 if TYPE_CHECKING:
     from classification.geolocation.selector import OptionSelector
@@ -297,8 +298,9 @@ def _word_region(place: PlaceRecord, is_primary: bool, text: str) -> bool:
 
 
 def calibrated_radius_km(place: PlaceRecord) -> float:
-    """The 68% radius of a pin on this place (see RADIUS_FACTOR); a geocoder's answer keeps its own extent."""
-    if place.place_id < 0:
+    """The 68% radius of a pin on this place (see RADIUS_FACTOR); a geocoder's answer keeps its own extent and a
+    ZIP its own estimate (postal.py)."""
+    if place.place_id < 0 or isinstance(place, ZipPlace):
         return place.radius_km
     return round(max(0.05, place.radius_km * RADIUS_FACTOR.get(place.kind, 1.0)), 3)
 
@@ -335,6 +337,33 @@ def choose(options: list[Option], order: dict[int, int]) -> Option:
     return max(inside, key=lambda o: (SPECIFICITY[o[1].place.kind], o[2].weight, -order.get(id(o[2]), 0), o[0]))
 
 
+TOWN_KINDS = (CITY, LOCAL, ADMIN2)
+
+
+def choose_postal(postal: list[Option], scored: list[list[Scored]], chosen: Option | None) -> Option | None:
+    """The ZIP that is the post's point, if any: an address is the most precise thing a post says. The first ZIP
+    written wins over the place chosen among the named ones, unless that place is a town or county and no town or
+    county the post names (in any of its readings) lies within the ZIP's reach: then the ZIP contradicts the post
+    ("Port Arthur, TX 77002" is Port Arthur; 77002 is in Houston) and is ignored, a typo being likelier than a
+    wrong town. A region or country chosen never contradicts: the ZIP's state was checked against the text. A street
+    the geocoder found stands when it lies within the ZIP's reach (it is more precise) and yields when it does not
+    (a namesake of the street written)."""
+    if not postal:
+        return None
+    if chosen is None:
+        return postal[0]
+    place = chosen[1].place
+    if place.place_id < 0:
+        return None if any(zip_agrees(option[1].place, place) for option in postal) else postal[0]
+    if place.kind not in TOWN_KINDS:
+        return postal[0]
+    towns = [s.place for readings in scored for s in readings if s.place.kind in TOWN_KINDS and s.place.place_id > 0]
+    for option in postal:
+        if any(zip_agrees(option[1].place, town) for town in towns):
+            return option
+    return None
+
+
 @dataclass
 class PreparedPost:
     """A post's mentions, scored readings and options before one is chosen."""
@@ -348,6 +377,7 @@ class PreparedPost:
     provenance: dict
     texts: dict[tuple, str]
     pairs: list[tuple[Mention, Mention]]  # "Inner, Outer" written side by side
+    postal: list[Option] = field(default_factory=list)  # ZIP codes (postal.py), first written first; never options
 
 
 class GeoLocator:
@@ -436,8 +466,9 @@ class GeoLocator:
             sources, stop_keys=context.stop_keys, countries=context.countries, languages=context.languages
         )
         texts = {(source.kind, source.ref): source.text for source in sources}
-        places = [m for m in mentions if m.candidates]
+        places = [m for m in mentions if m.candidates and m.label != POSTAL]
         scored = score_mentions(places, context, common=self.index.common, texts=texts)
+        postal = [self._postal_option(m, context) for m in mentions if m.label == POSTAL]
         options: list[Option] = [
             ((s[0].score + SPECIFICITY_BONUS.get(s[0].place.kind, 0.0)) * m.weight, s[0], m)
             for m, s in zip(places, scored, strict=True)
@@ -447,6 +478,7 @@ class GeoLocator:
         options += geocoded
         resolved = {id(m): s[0].place for m, s in zip(places, scored, strict=True) if s}
         resolved.update({id(m): s.place for _, s, m in geocoded})
+        resolved.update({id(m): s.place for _, s, m in postal})
         spans = []
         for m in mentions:
             span = {"source": m.source, "ref": m.ref, "start": m.start, "end": m.end, "text": m.text, "label": m.label}
@@ -472,8 +504,21 @@ class GeoLocator:
                 options, outside = [], options
             else:
                 options = near
+        if context.area is not None:  # as for the named places: a ZIP far from the drawn area is no pin
+            postal = [o for o in postal if o[1].reasons.get("prior") in ("in_area", "near_area")]
         pairs = [(places[a], places[b]) for a, b in adjacent_containers(places, texts)]
-        return PreparedPost(mentions, places, scored, options, outside, spans, provenance, texts, pairs)
+        return PreparedPost(mentions, places, scored, options, outside, spans, provenance, texts, pairs, postal)
+
+    @staticmethod
+    def _postal_option(mention: Mention, context: CrisisContext) -> Option:
+        """A ZIP scored like a place (prior, importance of a locality, primary name), for its value among the
+        candidates; whether it is the post's point is decided by ``choose_postal``, not by its value. ZIPs stay out
+        of the options: the selector was trained without them."""
+        place = mention.candidates[0][0]
+        p, why = prior(place, context)
+        score = p + IMPORTANCE[LOCAL] + PRIMARY_NAME
+        reasons = {"prior": why, "zip": place.zip_code, "state": place.state}
+        return (score + SPECIFICITY_BONUS[LOCAL]) * mention.weight, Scored(place, True, score, reasons), mention
 
     def option_features(self, post: "PreparedPost"):
         """The selector's feature rows of the post's options (selector.FEATURES), in the order of ``options``."""
@@ -488,8 +533,13 @@ class GeoLocator:
         return option_features(views, pairs=pairs, contains=lambda inner, outer: _contains(outer, inner))
 
     def choose_option(self, post: "PreparedPost") -> Option:
-        """The post's option: the learned selector's pick when one is loaded and there is a choice, else the
-        rules' (the best value, or the most specific confident place named inside it)."""
+        """The post's option: a ZIP written in it unless it contradicts the named place chosen (``choose_postal``);
+        else the learned selector's pick when one is loaded and there is a choice, else the rules' (the best
+        value, or the most specific confident place named inside it)."""
+        named = self._choose_named(post) if post.options else None
+        return choose_postal(post.postal, post.scored, named) or named
+
+    def _choose_named(self, post: "PreparedPost") -> Option:
         if self.selector is not None and len(post.options) > 1:
             return post.options[self.selector.best(self.option_features(post))]
         return choose(post.options, {id(m): n for n, m in enumerate(post.mentions)})
@@ -503,7 +553,7 @@ class GeoLocator:
     ) -> GeolocationResult:
         post = self.prepare(sources, context, geocode=geocode)
         spans, provenance = post.spans, post.provenance
-        if post.outside:
+        if post.outside and not post.postal:
             candidates = [{**_candidate_dict(s, m), "outside_area": True} for _, s, m in post.outside[:TOP_CANDIDATES]]
             return self._fallback(
                 context,
@@ -512,14 +562,17 @@ class GeoLocator:
                 provenance=provenance,
                 candidates=candidates,
             )
-        if not post.options:
+        if not post.options and not post.postal:
             return self._fallback(context, reason="no place recognised", spans=spans, provenance=provenance)
         options = post.options
         value, best, mention = self.choose_option(post)
         if self.selector is not None:
             provenance["selector"] = self.selector.metadata.get("version", "learned")
+        if post.postal:  # which ZIP was read, and whether it was the point or contradicted the named place
+            used = mention.label == POSTAL
+            provenance["postal"] = {"zip": (best if used else post.postal[0][1]).place.zip_code, "used": used}
         candidates, seen = [], set()
-        for _, s, m in [(value, best, mention), *options]:
+        for _, s, m in [(value, best, mention), *post.postal, *options]:
             if (s.place.lat, s.place.lon) not in seen:
                 seen.add((s.place.lat, s.place.lon))
                 candidates.append(_candidate_dict(s, m))
