@@ -447,6 +447,7 @@ class ProgressApi(APIView):
         ratings = serializers.IntegerField()
         geolocations = serializers.IntegerField()
         reviews = serializers.IntegerField()
+        checks = serializers.IntegerField()
         gold = serializers.IntegerField()
         skipped = serializers.IntegerField()
         gold_median_error_m = serializers.FloatField(allow_null=True)

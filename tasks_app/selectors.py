@@ -532,6 +532,7 @@ def volunteer_progress(*, crisis: Crisis, volunteer: AbstractBaseUser) -> dict:
         ratings=Count("pk", filter=Q(kind=CrowdTask.Kind.RATING, is_gold=False)),
         geolocations=Count("pk", filter=Q(kind=CrowdTask.Kind.GEOLOCATION, is_gold=False)),
         reviews=Count("pk", filter=Q(kind=CrowdTask.Kind.REVIEW, is_gold=False)),
+        checks=Count("pk", filter=Q(kind=CrowdTask.Kind.VERIFICATION, is_gold=False)),
         gold=Count("pk", filter=Q(is_gold=True)),
     )
     skipped = Assignment.objects.filter(

@@ -110,6 +110,16 @@ class TestVerification:
         response = post_answer(client, lease_id=lease["lease_id"], kind="verification", **body)
         assert response.status_code == 400 and snapshot() == before
 
+    def test_a_check_counts_in_the_checkers_progress(self, crisis, volunteers, to_check):
+        client = client_for(with_record(volunteers[1]))
+        lease = client.post(
+            f"/api/crises/{crisis.slug}/tasks/next/", {"kind": "verification"}, content_type="application/json"
+        ).json()
+        assert post_answer(client, lease_id=lease["lease_id"], kind="verification", verdict="yes").status_code == 201
+        progress = client.get(f"/api/crises/{crisis.slug}/progress/").json()
+        assert (progress["checks"], progress["reviews"], progress["total"]) == (1, 0, 1)
+        assert "Locations checked</dt><dd>1</dd>" in client.get(f"/crises/{crisis.slug}/work/").content.decode()
+
     def test_a_new_pin_to_check_replaces_the_reference_and_asks_once_more(self, crisis, volunteers, to_check):
         checker = with_record(volunteers[1])
         lease = services.lease_grant(crisis=crisis, volunteer=checker, kind="verification")
