@@ -132,7 +132,10 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     except NoTrackRecord:
         return render(request, "tasks_app/no_record.html", _no_record_context(crisis, request.user), status=403)
     if assignment is None:
-        return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind})
+        from mapping.selectors import crisis_map_visible  # mapping reads tasks_app's models: no import cycle at load
+
+        map_visible = crisis_map_visible(user=request.user, crisis=crisis)
+        return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind, "map_visible": map_visible})
     assignment = selectors.lease_get_for_page(lease_id=assignment.pk)
     payload = lease_payload(assignment)
     guess = payload["text_guess"]

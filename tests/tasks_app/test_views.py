@@ -74,9 +74,10 @@ def test_the_geolocation_page_works_without_any_text_guess(crisis, volunteers):
     assert '"text_guess": null' in response.content.decode()
 
 
-def test_a_volunteer_with_nothing_left_is_told_so(crisis, volunteers):
-    response = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/")
-    assert "Nothing left for you right now" in response.content.decode()
+def test_a_volunteer_with_nothing_left_is_told_so_and_pointed_to_the_map(crisis, volunteers):
+    html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
+    assert "Nothing left for you right now" in html
+    assert f'href="/crises/{crisis.slug}/map/"' in html  # a public crisis: its map is everyone's
 
 
 def test_task_pages_send_anonymous_visitors_to_log_in(crisis):
