@@ -16,6 +16,7 @@ from geoloc_platform.accounts.services import guest_account_create
 from geoloc_platform.client_address import client_address
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_contribute, user_email_confirmed
+from mapping.selectors import crisis_map_visible
 from tasks_app import selectors, services
 from tasks_app.apis import crisis_for, lease_payload
 from tasks_app.errors import NoTrackRecord
@@ -132,8 +133,6 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     except NoTrackRecord:
         return render(request, "tasks_app/no_record.html", _no_record_context(crisis, request.user), status=403)
     if assignment is None:
-        from mapping.selectors import crisis_map_visible  # mapping reads tasks_app's models: no import cycle at load
-
         map_visible = crisis_map_visible(user=request.user, crisis=crisis)
         return render(request, "tasks_app/empty.html", {"crisis": crisis, "kind": kind, "map_visible": map_visible})
     assignment = selectors.lease_get_for_page(lease_id=assignment.pk)

@@ -9,9 +9,8 @@ from tasks_app import services as task_services
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.mapping.conftest import make_point
-from tests.mapping.test_dashboard_checks import pin_the_next_image
 from tests.tasks_app.conftest import crisis as active_crisis  # noqa: F401 (a fixture)
-from tests.tasks_app.conftest import queue
+from tests.tasks_app.conftest import pin_the_next_image, queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

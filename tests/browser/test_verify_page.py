@@ -4,11 +4,10 @@ import pytest
 
 from consensus.models import LocationConsensus
 from geoloc_platform.crises.services import crisis_transition
-from tasks_app import services
 from tasks_app.models import Answer, Assignment, CrowdTask
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, make_crisis, make_user
-from tests.tasks_app.conftest import queue, with_record
+from tests.tasks_app.conftest import pin_the_next_image, queue, with_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,21 +23,7 @@ def pinned(db, settings):
         crisis=make_crisis(slug="canoas-floods", coordinator=coordinator), action="launch", user=coordinator
     )
     (image,) = queue(crisis, eases=(0.9,), kinds=("geolocation",), with_file=True)
-    newcomer = make_user("newcomer")
-    lease = services.lease_grant(crisis=crisis, volunteer=newcomer, kind="geolocation")
-    services.answer_submit(
-        volunteer=newcomer,
-        lease_id=lease.pk,
-        kind="geolocation",
-        lat=PIN[0],
-        lon=PIN[1],
-        precision="high",
-        pano_lat=PIN[0],
-        pano_lon=PIN[1],
-        pano_heading=90.0,
-        pano_pitch=0.0,
-        interaction={"map_moved": True, "map_zoomed": True, "place_searched": False, "streetview_opened": True},
-    )
+    pin_the_next_image(crisis, make_user("newcomer"), PIN[0])
     return crisis, image
 
 

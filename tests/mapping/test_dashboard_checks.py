@@ -8,13 +8,10 @@ from django.utils import timezone
 from consensus.models import LocationConsensus
 from geoloc_platform.crises.services import crisis_transition
 from mapping.selectors import dashboard_statistics
-from tasks_app import services
 from tests.conftest import make_crisis, make_user
-from tests.tasks_app.conftest import queue, with_record
+from tests.tasks_app.conftest import pin_the_next_image, queue, with_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-STREET_VIEW = {"map_moved": True, "map_zoomed": True, "place_searched": False, "streetview_opened": True}
 
 
 @pytest.fixture
@@ -25,25 +22,6 @@ def crisis(settings):
     return crisis_transition(
         crisis=make_crisis(slug="canoas-floods", coordinator=coordinator), action="launch", user=coordinator
     )
-
-
-def pin_the_next_image(crisis, volunteer, lat: float) -> int:
-    """A high-precision pin with a Street View view on the next geolocation the volunteer is given: its image."""
-    lease = services.lease_grant(crisis=crisis, volunteer=volunteer, kind="geolocation")
-    services.answer_submit(
-        volunteer=volunteer,
-        lease_id=lease.pk,
-        kind="geolocation",
-        lat=lat,
-        lon=-51.2177,
-        precision="high",
-        pano_lat=lat,
-        pano_lon=-51.2177,
-        pano_heading=90.0,
-        pano_pitch=0.0,
-        interaction=STREET_VIEW,
-    )
-    return lease.task.media_id
 
 
 def checks(crisis) -> dict:

@@ -89,3 +89,25 @@ def with_record(user, *, correct: int = 10, checked: int | None = None, gold: in
     # The profile's record is the sum over crises, written when a skill is recomputed.
     services.volunteer_skill_set(user_id=user.pk, skill=0.6, record=volunteer_record(volunteer_id=user.pk))
     return user
+
+
+STREET_VIEW = {"map_moved": True, "map_zoomed": True, "place_searched": False, "streetview_opened": True}
+
+
+def pin_the_next_image(crisis, volunteer, lat: float) -> int:
+    """A high-precision pin with a Street View view on the next geolocation the volunteer is given: its image."""
+    lease = services.lease_grant(crisis=crisis, volunteer=volunteer, kind="geolocation")
+    services.answer_submit(
+        volunteer=volunteer,
+        lease_id=lease.pk,
+        kind="geolocation",
+        lat=lat,
+        lon=-51.2177,
+        precision="high",
+        pano_lat=lat,
+        pano_lon=-51.2177,
+        pano_heading=90.0,
+        pano_pitch=0.0,
+        interaction=STREET_VIEW,
+    )
+    return lease.task.media_id
