@@ -765,7 +765,8 @@ class Recognizer:
         found = []
         words, lowers = doc.user_data["words"], doc.user_data["lowers"]
         for start, end, label in spans:
-            if label not in ("PLACE", "GPE", "LOC"):
+            # A facility's name is capitalised: "in College Station" is no college called "in" (Indiana's code).
+            if label not in ("PLACE", "GPE", "LOC") or not words[start][:1].isupper():
                 continue
             name_key = " ".join(lowers[start:end])
             if end < len(words) and lowers[end] in suffixes and words[end][:1].isupper():

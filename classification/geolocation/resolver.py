@@ -222,8 +222,15 @@ def score_mentions(
     """
     common = common or {}
     readings = [in_crisis_countries(m.candidates, context.countries) for m in mentions]
+    # Mentions whose every reading lies in the region or country written next to them, unless the mention is a
+    # region's own name: "Kansas, Oklahoma and Texas" is a list of states, not the village of Kansas, Oklahoma.
+    confirmed = set()
     for inner, outer in adjacent_containers(mentions, texts or {}):
+        a_region = any(primary and place.kind in (COUNTRY, ADMIN1) for place, primary in readings[inner])
         readings[inner], readings[outer] = constrain_by_container(readings[inner], readings[outer])
+        regions = [place for place, _ in readings[outer] if place.kind in CONTAINER_KINDS]
+        if readings[inner] and not a_region and all(any(_contains(r, c[0]) for r in regions) for c in readings[inner]):
+            confirmed.add(inner)
     regions = [
         [place for place, _ in r] for r in readings if r and all(place.kind in (ADMIN1, ADMIN2) for place, _ in r)
     ]
@@ -234,18 +241,20 @@ def score_mentions(
             readings[n] = inside + [c for c in reading if c[0].kind in CONTAINER_KINDS and c not in inside]
 
     # The countries each mention's country and region readings name: a place abroad is plausible when the post
-    # names its country or one of its regions too ("Yokota aids Japan").
+    # names its country or one of its regions too ("Yokota aids Japan"), by another name than its own.
     named = [{place.country_code for place, _ in r if place.kind in (COUNTRY, ADMIN1)} for r in readings]
     first_pass: list[list[Scored]] = []
     for n, (mention, reading) in enumerate(zip(mentions, readings, strict=True)):
         level = common_word_level(common.get(mention.key), context.languages)
         containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
-        named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if m != n))
+        names_a_region = any(primary for place, primary in reading if place.kind in (COUNTRY, ADMIN1))
+        named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if mentions[m].key != mention.key))
         scored = []
         for place, is_primary in reading:
             p, why = prior(place, context)
             minor = place.kind in (CITY, LOCAL) and place.population < MINOR_POPULATION
-            if minor and level and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
+            # "Hollywood, Florida" is the town, however ordinary a word its name is
+            if minor and level and n not in confirmed and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
                 continue
             if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
                 continue
@@ -253,10 +262,13 @@ def score_mentions(
                 continue
             score = p + importance(place) + PRIMARY_NAME * is_primary
             reasons = {"prior": why, "importance": round(importance(place), 2), "primary": is_primary}
-            if (
-                place.kind in (CITY, ADMIN2)
-                and any(container.kind == COUNTRY or not _contains(container, place) for container in containers)
-                and not (is_primary and place.population >= SHADOW_EXEMPT_POPULATION)
+            if place.kind in (CITY, ADMIN2) and (
+                (
+                    any(container.kind == COUNTRY or not _contains(container, place) for container in containers)
+                    and not (is_primary and place.population >= SHADOW_EXEMPT_POPULATION)
+                )
+                # "Maryland" is the state, not Maryland City inside it, whose other name it is
+                or (names_a_region and not is_primary and place.population < SHADOW_EXEMPT_POPULATION)
             ):
                 score -= SHADOWED
                 reasons["shadowed"] = True
@@ -270,10 +282,13 @@ def score_mentions(
             scored.append(Scored(place, is_primary, score, reasons))
         scored.sort(key=lambda s: -s.score)
         first_pass.append(scored)
-    tops = [scored[0].place for scored in first_pass if scored]
-    for scored in first_pass:
+    # Only the other names count: a mention's own top reading ("Maryland" the state) would make its namesake inside
+    # it ("Maryland City", whose other name is "Maryland") look confirmed by the post.
+    tops = [(mention.key, scored[0].place) for mention, scored in zip(mentions, first_pass, strict=True) if scored]
+    for mention, scored in zip(mentions, first_pass, strict=True):
+        others = [place for key, place in tops if key != mention.key]
         for s in scored:
-            if any(_near(s.place, other) for other in tops if other.place_id != s.place.place_id):
+            if any(_near(s.place, other) for other in others if other.place_id != s.place.place_id):
                 s.score += CONSISTENT
                 s.reasons["consistent"] = True
         scored.sort(key=lambda s: -s.score)

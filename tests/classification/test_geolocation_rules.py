@@ -2,6 +2,7 @@
 
 import pytest
 
+from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.gazetteer import GazetteerIndex, city_radius_km
 from classification.geolocation.recognizer import Recognizer, SourceText
 from classification.geolocation.resolver import FALLBACK_RADIUS_FACTOR, RADIUS_FACTOR, GeoLocator
@@ -206,3 +207,73 @@ def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
     assert "Middle" not in names("Aid from Middle reached Ashford")
     assert "Middle" in names("Aid from Middle, Lowland reached Ashford")
     assert "Greeting Province" in names("Hello Grant, we are helping", countries=("XB",))  # the crisis's own
+
+
+def _words_locator(rows, common):
+    recognizer = Recognizer(GazetteerIndex.empty())
+    built = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
+    return GeoLocator(Recognizer(GazetteerIndex(built.arrays, common)))
+
+
+def test_a_region_named_outright_is_the_region_not_a_town_inside_it_that_bears_its_name():
+    # "Maryland" is the state, not Maryland City, whose other name it is: the town is no more specific place of the
+    # post, only another reading of the same word.
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "admin1", "Marland", [], "XA", 12.0, 10.0, 0, 150.0, "MA", ""),
+        (3, "city", "Marland City", ["Marland"], "XA", 12.5, 10.5, 20_000, 8.0, "XA.MA", ""),
+    ]
+    words = _words_locator(rows, {})
+    result = locate(words, "Flooding submerged parts of Marland on Sunday")
+    assert result.candidates[0]["name"] == "Marland"
+    town = next(c for c in result.candidates if c["name"] == "Marland City")
+    assert "consistent" not in town["reasons"]  # its own mention's other reading confirms nothing
+    assert locate(words, "Rescues in Marland City tonight").candidates[0]["name"] == "Marland City"
+    # Nor when the crisis's posts cluster around the town: their support chooses among namesakes, never against
+    # the region that the word names outright.
+    around_the_town = CrisisPlaces([(12.5, 10.5)] * 20)
+    context = words.context(name="Invented storm", countries=["XA"], located=around_the_town)
+    result = words.locate([SourceText("post", "Flooding submerged parts of Marland on Sunday")], context)
+    assert result.candidates[0]["name"] == "Marland"
+
+
+def test_a_town_written_next_to_its_region_is_the_town_however_ordinary_a_word_its_name_is():
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "admin1", "North Vale", ["NV"], "XA", 12.0, 10.0, 0, 150.0, "NV", ""),
+        (3, "admin1", "Okla", [], "XA", 8.0, 10.0, 0, 150.0, "OK", ""),
+        (4, "admin1", "Kanza", [], "XA", 9.0, 12.0, 0, 150.0, "KZ", ""),
+        (5, "city", "Hollow", [], "XA", 12.1, 10.1, 150_000, 8.0, "XA.NV", ""),
+        (6, "city", "Kanza", [], "XA", 8.1, 10.1, 800, 3.0, "XA.OK", ""),
+    ]
+    words = _words_locator(rows, {"hollow": {"en": 4.6}, "kanza": {"en": 4.4}})
+    assert locate(words, "Five dead at a Hollow, North Vale nursing home").candidates[0]["name"] == "Hollow"
+    assert locate(words, "The hollow tree fell").is_fallback
+    assert all(c["name"] != "Hollow" for c in locate(words, "Floods in the Hollow").candidates)
+    # A region's own name before another region is a list of regions, not a village of the second.
+    result = locate(words, "Hay from Kanza, Okla and North Vale for the farmers")
+    assert all(c["kind"] != "city" for c in result.candidates)
+
+
+def test_a_lowercase_word_that_is_also_a_place_name_makes_no_facility_of_the_next_place():
+    # "in College Station": Indiana's code "in" followed by the facility word "College" is no college called "in".
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "admin1", "Inland", ["IN"], "XA", 12.0, 10.0, 0, 150.0, "IN", ""),
+        (3, "city", "College Station", [], "XA", 12.1, 10.1, 110_000, 9.0, "XA.IN", ""),
+    ]
+    result = locate(_words_locator(rows, {}), "Donations for the storm's victims at the Walmart in College Station")
+    assert result.candidates[0]["name"] == "College Station"
+    assert [span["text"] for span in result.spans] == ["College Station"]
+
+
+def test_a_name_repeated_in_the_post_does_not_vouch_for_its_own_country_abroad():
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "", ""),
+        (3, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+        (4, "admin1", "Middle", [], "XB", 31.0, 31.0, 0, 150.0, "MI", ""),
+    ]
+    words = _words_locator(rows, {"middle": {"en": 5.0}})
+    names = {c["name"] for c in locate(words, "No help from Middle for Ashford. Middle: we sent boats").candidates}
+    assert "Middle" not in names and "Ashford" in names
