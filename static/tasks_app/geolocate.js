@@ -195,7 +195,8 @@
   var found = [];
   function goToPlace(place) {
     interaction.place_searched = true;
-    moveMap(function () { map.setView([place.lat, place.lon], 14); });
+    // No animation: "Enter, then P" pins the place found, not a point on the way to it.
+    moveMap(function () { map.setView([place.lat, place.lon], 14, {animate: false}); });
     results.textContent = "";
     searchNote.textContent = place.name;
     document.getElementById("task-map").focus();

@@ -60,6 +60,7 @@ def test_a_crisis_is_set_up_with_tag_inputs_a_drawn_area_and_its_sources_and_err
 
     # One hashtag has a space: the form comes back saying so, with everything typed still there.
     page.get_by_text("“Lisbon floods” has a space: a hashtag is one word").wait_for()
+    page.locator(".field-hashtags .tag-input-chips li").nth(1).wait_for()  # the page's script draws the chips
     assert chips(page, "hashtags") == ["CheiasLisboa", "Lisbon floods"]
     assert page.locator(".crisis-area-map path.leaflet-interactive").count() == 1  # the drawn area, kept
     screenshot(page, "crisis_setup_error")
