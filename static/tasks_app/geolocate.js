@@ -48,6 +48,8 @@
   // --- What the volunteer did before pinning: a pin that only confirms the text's guess is weak evidence. ---
   var interaction = {map_moved: false, map_zoomed: false, place_searched: false, streetview_opened: false};
   var programmatic = 0;  // > 0 while our own code moves the map
+  // The page's own moves are instant: while Leaflet animates a zoom it drops the next move (a second place clicked
+  // at once was never shown), and "Enter, then P" would pin a point on the way rather than the place.
   function moveMap(action) {
     programmatic += 1;
     try { action(); } finally { programmatic -= 1; }
@@ -107,13 +109,17 @@
   document.querySelectorAll("[data-goto-lat]").forEach(function (button) {
     button.addEventListener("click", function () {
       var lat = Number(button.dataset.gotoLat), lon = Number(button.dataset.gotoLon);
-      moveMap(function () { map.fitBounds(circleBounds(lat, lon, Number(button.dataset.gotoRadius)), {maxZoom: 15}); });
+      moveMap(function () {
+        map.fitBounds(circleBounds(lat, lon, Number(button.dataset.gotoRadius)), {maxZoom: 15, animate: false});
+      });
       document.getElementById("task-map").focus();
     });
   });
   var showArea = document.getElementById("show-crisis-area");
   if (showArea && area) {
-    showArea.addEventListener("click", function () { moveMap(function () { map.fitBounds(area.getBounds()); }); });
+    showArea.addEventListener("click", function () {
+      moveMap(function () { map.fitBounds(area.getBounds(), {animate: false}); });
+    });
   }
 
   // --- The pin: click or tap the map, or P at the map's centre (keyboard). ---
@@ -195,7 +201,6 @@
   var found = [];
   function goToPlace(place) {
     interaction.place_searched = true;
-    // No animation: "Enter, then P" pins the place found, not a point on the way to it.
     moveMap(function () { map.setView([place.lat, place.lon], 14, {animate: false}); });
     results.textContent = "";
     searchNote.textContent = place.name;
