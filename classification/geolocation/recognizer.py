@@ -19,6 +19,7 @@ from spacy.util import compile_infix_regex
 from classification.geolocation.gazetteer import (
     ABBREVIATED_REGION_COUNTRIES,
     ADMIN1,
+    ADMIN2,
     CITY,
     CONTINENT,
     COUNTRY,
@@ -745,6 +746,7 @@ class Recognizer:
                 spans = _merge_spans(self._ngram_spans(doc), spans)
             if self.model is not None:
                 spans = _merge_preferring_covering(self._model_spans(doc, normalized.text), spans)
+            spans = _merge_spans(self._county_spans(doc), spans)
             facilities = self._facilities(doc, spans, suffixes, prefixes)
             facility_names.update(f.name_key for f in facilities)
             spans = _merge_spans([(f.start, f.end, "STREET") for f in facilities], spans)
@@ -759,6 +761,40 @@ class Recognizer:
                         places_end.add(end)
             mentions += _postal_mentions(source, countries)
         return [m for m in mentions if m.label in ("STREET", POSTAL) or m.key not in facility_names]
+
+    def _county_spans(self, doc) -> list[tuple[int, int, str]]:
+        """Counties named without the word "County" after each name, as US weather alerts and news write them:
+        "[Carteret Co, NC]", "Chatham, Bryan and Liberty counties". A name counts only where the gazetteer has a
+        county of that name."""
+        words, lowers = doc.user_data["words"], doc.user_data["lowers"]
+        found = []
+        for i, lower in enumerate(lowers):
+            abbreviated = lower in COUNTY_ABBREVIATIONS and words[i][:1] == "C"
+            if abbreviated and (start := self._county_before(doc, i)) is not None:
+                found.append((start, i + 1, COUNTY))
+            elif lower == "counties":
+                end = i
+                while (start := self._county_before(doc, end)) is not None:
+                    found.append((start, end, COUNTY))
+                    end = start
+                    if end and lowers[end - 1] in LIST_JOINERS:
+                        end -= 1
+                        if end and lowers[end - 1] == "," and lowers[end] in ("and", "&"):
+                            end -= 1  # ", and"
+                    else:
+                        break
+        return sorted(found)
+
+    def _county_before(self, doc, end: int) -> int | None:
+        """Where the county name that ends at token ``end`` starts (the longest of up to three capitalised tokens:
+        "Fort Bend", "St. Lucie"), or None."""
+        words, lowers = doc.user_data["words"], doc.user_data["lowers"]
+        for start in range(max(0, end - 3), end):
+            if not all(word[:1].isupper() or word == "." for word in words[start:end]) or words[start] == ".":
+                continue
+            if any(place.kind == ADMIN2 for place, _ in self.index.lookup(_county_key(lowers[start:end]))):
+                return start
+        return None
 
     def _facilities(self, doc, spans, suffixes, prefixes) -> list[Facility]:
         """Gazetteer names followed by a capitalised facility word or preceded by one (across "de", "dos")."""
@@ -811,6 +847,8 @@ class Recognizer:
     ) -> Mention | None:
         span = _TokenSpan.of(doc, start, end)
         key = " ".join(doc.user_data["lowers"][start:end])
+        if label == COUNTY:
+            key, label = _county_key(doc.user_data["lowers"][start:end]), "PLACE"
         in_hashtag = normalized.in_hashtag(span.start_char, span.end_char)
         candidates = self.index.lookup(key) if label in ("PLACE", "GPE", "LOC") else []
         if label == "PLACE":
@@ -909,7 +947,9 @@ class Recognizer:
                 primary and (place.kind in (COUNTRY, ADMIN1) or place.population >= 100_000)
                 for place, primary in candidates
             )
-        if cased and (shouting or text == text.lower()) and not in_hashtag:
+        # In a text written in capitals only the words in capitals say nothing: "Cedar Point [Carteret Co, NC]" in a
+        # weather service's report in capitals is written with care.
+        if cased and ((shouting and text.isupper()) or text == text.lower()) and not in_hashtag:
             # Lowercase in running text: only the own names of countries, regions and large cities ("perto" is no
             # Perth, "casas" no town).
             return any(
@@ -1001,6 +1041,16 @@ def _notable_reading(candidates) -> bool:
 
 
 COUNTRY_CODE_KEYS = frozenset({"us", "usa", "u.s.", "u.s.a.", "uk", "u.k.", "uae"})
+
+
+COUNTY = "COUNTY"  # a span read as "<its words> County"
+COUNTY_ABBREVIATIONS = frozenset({"co", "co."})
+LIST_JOINERS = frozenset({",", "and", "&"})
+
+
+def _county_key(lowers: list[str]) -> str:
+    words = lowers[:-1] if lowers[-1] in COUNTY_ABBREVIATIONS else lowers
+    return " ".join(words) + " county"
 
 
 def _words_cache(doc, text: str) -> None:

@@ -52,7 +52,7 @@ CONFIDENT_SCORE = 1.5  # a town reading below this (no crisis support, small, al
 WORLD_RADIUS_KM = 20_015.0
 CONTAINER_KINDS = (COUNTRY, ADMIN1, ADMIN2)
 # Separators between a place and the region or country that qualifies it: "Katy, TX", "Paradise (CA)".
-CONTAINER_SEPARATORS = frozenset({",", "(", "-", "\u2013", "/"})
+CONTAINER_SEPARATORS = frozenset({",", "(", "[", "-", "\u2013", "/"})  # "Hartsville [Darlington Co, SC]"
 
 # The stated radius is a 68% circle, so that "± 12 km" means two chances in three: a place's own size (its
 # covering radius) times the 68th percentile of error / size measured on IDRISI-D English train (3,696 posts,
@@ -140,6 +140,8 @@ def _near(a: PlaceRecord, b: PlaceRecord) -> bool:
         return a.inside(b)
     if a.kind in CONTAINER_KINDS and SPECIFICITY[b.kind] > SPECIFICITY[a.kind]:
         return b.inside(a)
+    if a.kind == ADMIN2 == b.kind and a.admin1 >= 0:  # "Camden, Glynn and Bryan counties": counties of one state
+        return a.admin1 == b.admin1
     return haversine_km(a.lat, a.lon, b.lat, b.lon) <= a.radius_km + b.radius_km
 
 

@@ -277,3 +277,52 @@ def test_a_name_repeated_in_the_post_does_not_vouch_for_its_own_country_abroad()
     words = _words_locator(rows, {"middle": {"en": 5.0}})
     names = {c["name"] for c in locate(words, "No help from Middle for Ashford. Middle: we sent boats").candidates}
     assert "Middle" not in names and "Ashford" in names
+
+
+COUNTIES = [
+    (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+    (2, "admin1", "North Vale", ["NV"], "XA", 12.0, 10.0, 0, 150.0, "NV", ""),
+    (3, "admin1", "Sunmark", ["SM"], "XA", 8.0, 10.0, 0, 150.0, "SM", ""),
+    (4, "admin2", "Harlow County", [], "XA", 12.2, 10.2, 80_000, 30.0, "XA.NV", ""),
+    (5, "admin2", "Brook County", [], "XA", 8.3, 10.3, 20_000, 25.0, "XA.SM", ""),
+    (6, "admin2", "Ridley County", [], "XA", 12.5, 10.5, 90_000, 30.0, "XA.NV", ""),
+    (7, "admin2", "Ridley County", [], "XA", 8.0, 10.9, 10_000, 25.0, "XA.SM", ""),
+    (8, "admin2", "Pell County", [], "XA", 8.5, 10.4, 10_000, 25.0, "XA.SM", ""),
+    (9, "city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "XA.NV", "Harlow County"),
+    (10, "city", "Ashford", [], "XA", 8.1, 10.1, 5_000, 7.0, "XA.SM", "Brook County"),
+]
+
+
+def test_a_county_written_co_in_brackets_after_the_town_constrains_it():
+    counties = _words_locator(COUNTIES, {})
+    result = locate(counties, "At 4:41 PM, 1 NNE Ashford [Brook Co, SM] reports flooding on Main Street")
+    assert point(result) == SUNMARK_ASHFORD
+    assert {span["text"]: span.get("kind") for span in result.spans}["Brook Co"] == "admin2"
+
+
+def test_in_a_text_written_in_capitals_a_name_written_in_title_case_is_a_name():
+    # A weather service's report in capitals, with its place in title case.
+    text = "AT 4:41 PM, 1 NNE Ashford [Brook Co, SM] COUNTY OFFICIAL REPORTS FLASH FLOOD. ROADS CLOSED NEAR THE BRIDGE."
+    assert point(locate(_words_locator(COUNTIES, {}), text)) == SUNMARK_ASHFORD
+
+
+def test_counties_listed_before_the_word_counties_are_counties():
+    result = locate(_words_locator(COUNTIES, {}), "Evacuations ordered in Harlow, Pell, and Brook counties")
+    assert [(span["text"], span.get("kind")) for span in result.spans] == [
+        ("Harlow", "admin2"),
+        ("Pell", "admin2"),
+        ("Brook", "admin2"),
+    ]
+
+
+def test_counties_named_together_are_read_in_one_state():
+    result = locate(_words_locator(COUNTIES, {}), "Tornado warning for Pell and Ridley counties until 3 AM")
+    ridley = next(span for span in result.spans if span["text"] == "Ridley")
+    assert (ridley["lat"], ridley["lon"]) == (8.0, 10.9)  # Sunmark's Ridley, beside Pell, not the larger one
+
+
+def test_a_region_in_square_brackets_after_the_town_is_its_container(locator):
+    # Weather reports write "Town [County Co, ST]" and "River At Town [ST]"; a second region elsewhere in the post
+    # leaves the town's own one to the brackets.
+    result = locate(locator, "Flood warning at Ashford [SM] till further notice; Brindle, North Vale dry")
+    assert {span["text"]: (span["lat"], span["lon"]) for span in result.spans}["Ashford"] == SUNMARK_ASHFORD
