@@ -1049,7 +1049,12 @@ LIST_JOINERS = frozenset({",", "and", "&"})
 
 
 def _county_key(lowers: list[str]) -> str:
+    """The gazetteer's key of a county written "<name> Co" or listed before "counties" ("St. Lucie" is Saint Lucie)."""
     words = lowers[:-1] if lowers[-1] in COUNTY_ABBREVIATIONS else lowers
+    if words[:2] == ["st", "."]:
+        words = ["saint", *words[2:]]
+    elif words[0] == "st.":
+        words = ["saint", *words[1:]]
     return " ".join(words) + " county"
 
 

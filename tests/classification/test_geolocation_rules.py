@@ -290,6 +290,7 @@ COUNTIES = [
     (8, "admin2", "Pell County", [], "XA", 8.5, 10.4, 10_000, 25.0, "XA.SM", ""),
     (9, "city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "XA.NV", "Harlow County"),
     (10, "city", "Ashford", [], "XA", 8.1, 10.1, 5_000, 7.0, "XA.SM", "Brook County"),
+    (11, "admin2", "Saint Ives County", [], "XA", 8.6, 10.6, 10_000, 25.0, "XA.SM", ""),
 ]
 
 
@@ -307,9 +308,10 @@ def test_in_a_text_written_in_capitals_a_name_written_in_title_case_is_a_name():
 
 
 def test_counties_listed_before_the_word_counties_are_counties():
-    result = locate(_words_locator(COUNTIES, {}), "Evacuations ordered in Harlow, Pell, and Brook counties")
+    result = locate(_words_locator(COUNTIES, {}), "Evacuations ordered in Harlow, St. Ives, Pell, and Brook counties")
     assert [(span["text"], span.get("kind")) for span in result.spans] == [
         ("Harlow", "admin2"),
+        ("St. Ives", "admin2"),  # the gazetteer's Saint Ives County
         ("Pell", "admin2"),
         ("Brook", "admin2"),
     ]
