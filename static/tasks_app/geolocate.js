@@ -199,6 +199,14 @@
   var searchNote = document.getElementById("place-search-note");
   var searchTimer = null;
   var found = [];
+  var foundFor = null;  // the query whose places are shown
+  // "Enter, then P" before the server has answered: the pin waits for the map to reach the place.
+  var searching = false;
+  var pinOnArrival = false;
+  function arrived() {
+    searching = false;
+    if (pinOnArrival) { pinOnArrival = false; setPin(map.getCenter().wrap()); }
+  }
   function goToPlace(place) {
     interaction.place_searched = true;
     moveMap(function () { map.setView([place.lat, place.lon], 14, {animate: false}); });
@@ -206,7 +214,7 @@
     searchNote.textContent = place.name;
     document.getElementById("task-map").focus();
   }
-  function runSearch(q, then) {
+  function runSearch(q, then, failed) {
     fetch(data.urls.places + "?q=" + encodeURIComponent(q), {credentials: "same-origin",
       headers: {"Accept": "application/json"}})
       .then(function (r) {
@@ -214,8 +222,12 @@
         return r.json();
       })
       .then(function (places) {
-        if (search.value.trim() !== q) { return; }  // the volunteer typed on: a later answer is coming
+        if (search.value.trim() !== q) {  // the volunteer typed on: a later answer is coming
+          if (failed) { failed(); }
+          return;
+        }
         found = places;
+        foundFor = q;
         results.textContent = "";
         searchNote.textContent = places.length ? "" : msg.no_place;
         places.forEach(function (place) {
@@ -228,7 +240,10 @@
           results.appendChild(li);
         });
         if (then) { then(); }
-      }, function () { searchNote.textContent = msg.search_failed; });
+      }).catch(function () {
+        searchNote.textContent = msg.search_failed;
+        if (failed) { failed(); }
+      });
   }
   search.addEventListener("input", function () {
     clearTimeout(searchTimer);
@@ -244,7 +259,9 @@
       if (q.length < 2) { return; }
       // The map takes the keys at once: what is typed while the server answers moves the map, not the query.
       document.getElementById("task-map").focus();
-      runSearch(q, function () { if (found.length) { goToPlace(found[0]); } });
+      if (foundFor === q && found.length) { goToPlace(found[0]); return; }
+      searching = true;
+      runSearch(q, function () { if (found.length) { goToPlace(found[0]); } arrived(); }, arrived);
     } else if (event.key === "Escape") {
       results.textContent = "";
     }
@@ -304,7 +321,10 @@
     var key = event.key.toLowerCase();
     var onMap = mapBox.contains(event.target);
     if (keys[key]) { event.preventDefault(); choose(keys[key][0], keys[key][1]); }
-    else if (key === "p") { event.preventDefault(); setPin(map.getCenter().wrap()); }
+    else if (key === "p") {
+      event.preventDefault();
+      if (searching) { pinOnArrival = true; } else { setPin(map.getCenter().wrap()); }
+    }
     else if (key === "enter" && event.target.tagName !== "BUTTON" && event.target.tagName !== "A" &&
              event.target.tagName !== "SUMMARY") { event.preventDefault(); submitAnswer(); }
     else if (key === "s") { event.preventDefault(); C.skip(); }

@@ -61,6 +61,10 @@ def pin_at_map_centre(page) -> tuple[float, float]:
     """Press P (pin the map's centre) and read where the pin went."""
     page.locator("#task-map").focus()
     page.keyboard.press("p")
+    return pin_readout(page)
+
+
+def pin_readout(page) -> tuple[float, float]:
     match = PIN.search(page.locator("#pin-readout").inner_text())
     assert match, page.locator("#pin-readout").inner_text()
     return float(match.group(1)), float(match.group(2))
@@ -135,6 +139,7 @@ def test_the_pages_own_moves_are_not_recorded_as_the_volunteers(page, crisis):
     assert abs(lat + 29.99) < 0.001 and abs(lon + 51.13) < 0.001
     body = answer_body(page, lambda: page.keyboard.press("Enter"))
     assert not any(body["interaction"].values()), body["interaction"]
+    page.get_by_text("Nothing left for you right now").wait_for()  # the answer stored before the test ends
 
 
 def test_moving_and_zooming_the_map_is_recorded(page, crisis):
@@ -234,15 +239,34 @@ def test_a_caption_naming_only_places_outside_the_area_says_so_and_gives_no_gues
     assert abs(lat + 23.6678) < 0.1 and abs(lon + 46.4613) < 0.1
 
 
+def test_enter_then_p_before_the_places_arrive_pins_the_place_once_the_map_is_there(page, crisis):
+    """A fast volunteer types the name, Enter, P: the pin waits for the server's answer instead of landing on the
+    map's old centre (it did, and the map then jumped away from it)."""
+    queue(crisis, eases=(0.9,), with_file=True)
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+
+    def slow_places(route):
+        page.wait_for_timeout(300)  # the search still in flight when P is pressed
+        route.continue_()
+
+    page.route(re.compile(r".*/api/crises/[^/]+/places/.*"), slow_places)
+    page.fill("#place-search", "Porto Aleg")
+    page.keyboard.press("Enter")
+    page.keyboard.press("p")
+    page.locator("#place-search-note").get_by_text("Porto Alegre").wait_for()
+    lat, lon = pin_readout(page)
+    assert abs(lat + 30.03) < 0.05 and abs(lon + 51.2) < 0.05
+
+
 def test_the_place_search_moves_the_map_and_enter_takes_the_first_place(page, crisis):
     queue(crisis, eases=(0.9,), with_file=True)
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.fill("#place-search", "Porto Aleg")
     page.locator("#place-results button").first.wait_for()
     screenshot(page, "geolocate_place_search")
-    page.keyboard.press("Enter")
-    page.locator("#place-search-note").get_by_text("Porto Alegre").wait_for()
-    lat, lon = pin_at_map_centre(page)
+    page.keyboard.press("Enter")  # the places shown: the map is there at once, and P pins it
+    page.keyboard.press("p")
+    lat, lon = pin_readout(page)
     assert abs(lat + 30.03) < 0.05 and abs(lon + 51.2) < 0.05
     body = answer_body(page, lambda: page.keyboard.press("Enter"))
     assert body["interaction"]["place_searched"] is True
