@@ -1,12 +1,13 @@
 """The crowd-work API: next task, answer, heartbeat, skip, my progress, place search. Thin: services do the work."""
 
 import copy
+from collections import Counter
 
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -97,6 +98,14 @@ def lease_payload(assignment: Assignment) -> dict:
 
 CANDIDATE_AREA_MARGIN_KM = 50.0
 CANDIDATES_SHOWN = 4
+# What a place is, for telling apart the text's places that share a name.
+PLACE_KIND_WORDS = {
+    "country": gettext_lazy("country"),
+    "admin1": gettext_lazy("state or province"),
+    "admin2": gettext_lazy("county or municipality"),
+    "city": gettext_lazy("town"),
+    "local": gettext_lazy("neighbourhood"),
+}
 
 
 def candidates_near_area(candidates: list[dict], area: Area | None) -> list[dict]:
@@ -108,7 +117,29 @@ def candidates_near_area(candidates: list[dict], area: Area | None) -> list[dict
             continue
         seen.add(key)
         shown.append(candidate)
-    return shown[:CANDIDATES_SHOWN]
+    return labelled(shown[:CANDIDATES_SHOWN])
+
+
+def labelled(candidates: list[dict]) -> list[dict]:
+    """Each place with the text of its button: its name, and what kind of place it is when another place shown has
+    the same name ("Eldorado do Sul (town)", "Eldorado do Sul (county or municipality)"); numbered when even that
+    is the same (two towns of one name)."""
+    names = Counter(candidate["name"] for candidate in candidates)
+    labels = []
+    for candidate in candidates:
+        kind = PLACE_KIND_WORDS.get(candidate.get("kind", ""))
+        if names[candidate["name"]] > 1 and kind:
+            labels.append(gettext("%(name)s (%(kind)s)") % {"name": candidate["name"], "kind": kind})
+        else:
+            labels.append(candidate["name"])
+    repeated, numbered = Counter(labels), Counter()
+    shown = []
+    for candidate, label in zip(candidates, labels, strict=True):
+        if repeated[label] > 1:
+            numbered[label] += 1
+            label = f"{label} {numbered[label]}"
+        shown.append({**candidate, "label": label})
+    return shown
 
 
 def reference_payload(task: CrowdTask) -> dict | None:

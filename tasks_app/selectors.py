@@ -383,7 +383,7 @@ class TextGuess:
     lon: float
     radius_m: float | None = None
     source: str = "text"
-    candidates: list[dict] = field(default_factory=list)  # [{"name", "lat", "lon"}]
+    candidates: list[dict] = field(default_factory=list)  # [{"name", "kind", "lat", "lon"}]
     spans: list[dict] = field(default_factory=list)  # [{"start", "end", "name"}] in the post text
 
 
@@ -452,7 +452,7 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
             if span.get("source", "post") == "post" and "start" in span and "end" in span
         ]
         candidates = [
-            {"name": str(c.get("name", "")), "lat": c["lat"], "lon": c["lon"]}
+            {"name": str(c.get("name", "")), "kind": str(c.get("kind", "")), "lat": c["lat"], "lon": c["lon"]}
             for c in _field(found, "candidates", None) or []
             if c.get("lat") is not None and c.get("lon") is not None
         ]

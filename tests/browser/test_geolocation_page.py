@@ -42,7 +42,10 @@ def text_guess(media, *, lat, lon, radius_km, candidates=(), method="gazetteer",
         lon=lon,
         radius_km=radius_km,
         method=method,
-        candidates=[{"name": name, "lat": c_lat, "lon": c_lon} for name, c_lat, c_lon in candidates],
+        candidates=[
+            {"name": name, "lat": c_lat, "lon": c_lon, "kind": "".join(kind)}
+            for name, c_lat, c_lon, *kind in candidates
+        ],
         spans=spans,
     )
 
@@ -198,6 +201,18 @@ def test_several_candidate_places_can_each_be_visited(page, crisis):
     screenshot(page, "geolocate_candidates")
     lat, lon = pin_after_clicking(page, candidates.get_by_role("button", name="Porto Alegre"))
     assert abs(lat + 30.0331) < 0.02 and abs(lon + 51.23) < 0.02
+
+
+def test_places_of_one_name_say_on_their_buttons_what_they_are(page, crisis):
+    """Two buttons that both read "Eldorado do Sul" (the town and its municipality) told a volunteer nothing."""
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    town, municipality = ("Eldorado do Sul", -29.999, -51.308, "city"), ("Eldorado do Sul", -30.084, -51.616, "admin2")
+    text_guess(image, lat=-29.999, lon=-51.308, radius_km=1, candidates=[town, municipality])
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    buttons = page.locator("#guess-candidates").get_by_role("button")
+    assert buttons.all_inner_texts() == ["Eldorado do Sul (town)", "Eldorado do Sul (county or municipality)"]
+    assert page.locator(".crowd-candidate-label").all_inner_texts() == buttons.all_inner_texts()  # the map's too
+    screenshot(page, "geolocate_candidates_of_one_name")
 
 
 def test_a_guess_outside_the_crisis_area_is_said_to_be_doubtful_and_the_map_opens_on_the_area(page, crisis):

@@ -25,9 +25,36 @@ def test_candidates_far_from_the_crisis_area_are_namesakes_and_not_shown():
 
 def test_a_candidate_given_twice_is_shown_once():
     twice = [candidate("Eldorado do Sul", -30.0847, -51.6187), candidate("Eldorado do Sul", -30.0849, -51.6188)]
-    assert candidates_near_area(twice, AREA) == twice[:1]
+    assert candidates_near_area(twice, AREA) == [{**twice[0], "label": "Eldorado do Sul"}]
 
 
 def test_without_a_crisis_area_every_distinct_candidate_is_shown():
     far = [candidate("Canoas", 8.63, -82.85), candidate("Tokyo", 35.6895, 139.6917)]
-    assert candidates_near_area(far, None) == far
+    assert [c["name"] for c in candidates_near_area(far, None)] == ["Canoas", "Tokyo"]
+
+
+def test_places_that_share_a_name_say_what_they_are():
+    shown = candidates_near_area(
+        [
+            {**candidate("Eldorado do Sul", -29.999, -51.308), "kind": "city"},
+            {**candidate("Eldorado do Sul", -30.084, -51.616), "kind": "admin2"},
+            {**candidate("Guaíba", -30.11, -51.32), "kind": "city"},
+        ],
+        AREA,
+    )
+    assert [c["label"] for c in shown] == [
+        "Eldorado do Sul (town)",
+        "Eldorado do Sul (county or municipality)",
+        "Guaíba",
+    ]
+
+
+def test_two_towns_of_one_name_are_numbered():
+    shown = candidates_near_area(
+        [
+            {**candidate("Canoas", -29.9178, -51.1839), "kind": "city"},
+            {**candidate("Canoas", -29.7, -51.4), "kind": "city"},
+        ],
+        AREA,
+    )
+    assert [c["label"] for c in shown] == ["Canoas (town) 1", "Canoas (town) 2"]
