@@ -1,13 +1,14 @@
 """The crowd-work API: next task, answer, heartbeat, skip, my progress, place search. Thin: services do the work."""
 
 import copy
+import math
 from collections import Counter
 
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from classification.geolocation.geo import Area
+from classification.geolocation.geo import Area, haversine_km
 from crawling.services import web_url_or_blank
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis
@@ -106,6 +107,17 @@ PLACE_KIND_WORDS = {
     "city": gettext_lazy("town"),
     "local": gettext_lazy("neighbourhood"),
 }
+PLACE_WORD = gettext_lazy("place")
+COMPASS_POINTS = (
+    pgettext_lazy("compass point", "N"),
+    pgettext_lazy("compass point", "NE"),
+    pgettext_lazy("compass point", "E"),
+    pgettext_lazy("compass point", "SE"),
+    pgettext_lazy("compass point", "S"),
+    pgettext_lazy("compass point", "SW"),
+    pgettext_lazy("compass point", "W"),
+    pgettext_lazy("compass point", "NW"),
+)
 
 
 def candidates_near_area(candidates: list[dict], area: Area | None) -> list[dict]:
@@ -122,24 +134,35 @@ def candidates_near_area(candidates: list[dict], area: Area | None) -> list[dict
 
 def labelled(candidates: list[dict]) -> list[dict]:
     """Each place with the text of its button: its name, and what kind of place it is when another place shown has
-    the same name ("Eldorado do Sul (town)", "Eldorado do Sul (county or municipality)"); numbered when even that
-    is the same (two towns of one name)."""
+    the same name ("Eldorado do Sul (town)", "Eldorado do Sul (county or municipality)"); where even that is the
+    same, how far and which way it lies from the first ("Eldorado do Sul (town, 31 km W)")."""
     names = Counter(candidate["name"] for candidate in candidates)
-    labels = []
-    for candidate in candidates:
-        kind = PLACE_KIND_WORDS.get(candidate.get("kind", ""))
-        if names[candidate["name"]] > 1 and kind:
-            labels.append(gettext("%(name)s (%(kind)s)") % {"name": candidate["name"], "kind": kind})
-        else:
-            labels.append(candidate["name"])
-    repeated, numbered = Counter(labels), Counter()
+    first_of: dict[tuple, dict] = {}
     shown = []
-    for candidate, label in zip(candidates, labels, strict=True):
-        if repeated[label] > 1:
-            numbered[label] += 1
-            label = f"{label} {numbered[label]}"
+    for candidate in candidates:
+        name = candidate["name"]
+        kind = PLACE_KIND_WORDS.get(candidate.get("kind", ""), PLACE_WORD)
+        first = first_of.setdefault((name, kind), candidate)
+        if names[name] < 2:
+            label = name
+        elif first is candidate:
+            label = gettext("%(name)s (%(kind)s)") % {"name": name, "kind": kind}
+        else:
+            label = gettext("%(name)s (%(kind)s, %(km)s km %(direction)s)") % {
+                "name": name,
+                "kind": kind,
+                "km": round(haversine_km(first["lat"], first["lon"], candidate["lat"], candidate["lon"])),
+                "direction": compass_point(first, candidate),
+            }
         shown.append({**candidate, "label": label})
     return shown
+
+
+def compass_point(origin: dict, point: dict) -> str:
+    """Which way ``point`` lies from ``origin``, as one of eight compass points."""
+    north = point["lat"] - origin["lat"]
+    east = (point["lon"] - origin["lon"]) * math.cos(math.radians(origin["lat"]))
+    return str(COMPASS_POINTS[round(math.degrees(math.atan2(east, north)) / 45) % 8])
 
 
 def reference_payload(task: CrowdTask) -> dict | None:

@@ -1,7 +1,7 @@
 """What the geolocation page is told about the text's guess: where it stands against the crisis area."""
 
 from classification.geolocation.geo import Area
-from tasks_app.apis import candidates_near_area
+from tasks_app.apis import candidates_near_area, compass_point
 from tests.conftest import SQUARE_AREA
 
 AREA = Area.from_geojson(SQUARE_AREA)
@@ -49,12 +49,14 @@ def test_places_that_share_a_name_say_what_they_are():
     ]
 
 
-def test_two_towns_of_one_name_are_numbered():
-    shown = candidates_near_area(
-        [
-            {**candidate("Canoas", -29.9178, -51.1839), "kind": "city"},
-            {**candidate("Canoas", -29.7, -51.4), "kind": "city"},
-        ],
-        AREA,
-    )
-    assert [c["label"] for c in shown] == ["Canoas (town) 1", "Canoas (town) 2"]
+def test_two_towns_of_one_name_say_how_far_apart_they_are():
+    first, second = candidate("Eldorado do Sul", -29.999, -51.308), candidate("Eldorado do Sul", -30.084, -51.616)
+    shown = candidates_near_area([{**first, "kind": "city"}, {**second, "kind": "city"}], AREA)
+    assert [c["label"] for c in shown] == ["Eldorado do Sul (town)", "Eldorado do Sul (town, 31 km W)"]
+
+
+def test_the_compass_point_is_the_nearest_of_eight():
+    origin = {"lat": -30.0, "lon": -51.0}
+    assert compass_point(origin, {"lat": -29.0, "lon": -51.0}) == "N"
+    assert compass_point(origin, {"lat": -31.0, "lon": -50.0}) == "SE"
+    assert compass_point(origin, {"lat": -30.1, "lon": -52.0}) == "W"
