@@ -230,8 +230,8 @@ def score_mentions(
     for inner, outer in adjacent_containers(mentions, texts or {}):
         a_region = any(primary and place.kind in (COUNTRY, ADMIN1) for place, primary in readings[inner])
         readings[inner], readings[outer] = constrain_by_container(readings[inner], readings[outer])
-        regions = [place for place, _ in readings[outer] if place.kind in CONTAINER_KINDS]
-        if readings[inner] and not a_region and all(any(_contains(r, c[0]) for r in regions) for c in readings[inner]):
+        written = [place for place, _ in readings[outer] if place.kind in CONTAINER_KINDS]
+        if readings[inner] and not a_region and all(any(_contains(w, c[0]) for w in written) for c in readings[inner]):
             confirmed.add(inner)
     regions = [
         [place for place, _ in r] for r in readings if r and all(place.kind in (ADMIN1, ADMIN2) for place, _ in r)
