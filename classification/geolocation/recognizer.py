@@ -769,7 +769,7 @@ class Recognizer:
         words, lowers = doc.user_data["words"], doc.user_data["lowers"]
         found = []
         for i, lower in enumerate(lowers):
-            abbreviated = lower in COUNTY_ABBREVIATIONS and words[i][:1] == "C"
+            abbreviated = lower == COUNTY_ABBREVIATION and words[i][:1] == "C"
             if abbreviated and (start := self._county_before(doc, i)) is not None:
                 found.append((start, i + 1, COUNTY))
             elif lower == "counties":
@@ -1044,17 +1044,15 @@ COUNTRY_CODE_KEYS = frozenset({"us", "usa", "u.s.", "u.s.a.", "uk", "u.k.", "uae
 
 
 COUNTY = "COUNTY"  # a span read as "<its words> County"
-COUNTY_ABBREVIATIONS = frozenset({"co", "co."})
+COUNTY_ABBREVIATION = "co"  # the tokenizer splits "Co." and "St." from their dots
 LIST_JOINERS = frozenset({",", "and", "&"})
 
 
 def _county_key(lowers: list[str]) -> str:
     """The gazetteer's key of a county written "<name> Co" or listed before "counties" ("St. Lucie" is Saint Lucie)."""
-    words = lowers[:-1] if lowers[-1] in COUNTY_ABBREVIATIONS else lowers
+    words = lowers[:-1] if lowers[-1] == COUNTY_ABBREVIATION else lowers
     if words[:2] == ["st", "."]:
         words = ["saint", *words[2:]]
-    elif words[0] == "st.":
-        words = ["saint", *words[1:]]
     return " ".join(words) + " county"
 
 

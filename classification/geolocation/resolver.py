@@ -228,7 +228,7 @@ def score_mentions(
     # region's own name: "Kansas, Oklahoma and Texas" is a list of states, not the village of Kansas, Oklahoma.
     confirmed = set()
     for inner, outer in adjacent_containers(mentions, texts or {}):
-        a_region = any(primary and place.kind in (COUNTRY, ADMIN1) for place, primary in readings[inner])
+        a_region = _names_a_region(readings[inner])
         readings[inner], readings[outer] = constrain_by_container(readings[inner], readings[outer])
         written = [place for place, _ in readings[outer] if place.kind in CONTAINER_KINDS]
         if readings[inner] and not a_region and all(any(_contains(w, c[0]) for w in written) for c in readings[inner]):
@@ -249,7 +249,7 @@ def score_mentions(
     for n, (mention, reading) in enumerate(zip(mentions, readings, strict=True)):
         level = common_word_level(common.get(mention.key), context.languages)
         containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
-        names_a_region = any(primary for place, primary in reading if place.kind in (COUNTRY, ADMIN1))
+        names_a_region = _names_a_region(reading)
         named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if mentions[m].key != mention.key))
         scored = []
         for place, is_primary in reading:
@@ -296,6 +296,11 @@ def score_mentions(
         scored.sort(key=lambda s: -s.score)
         del scored[TOP_CANDIDATES:]
     return first_pass
+
+
+def _names_a_region(reading: Candidates) -> bool:
+    """Whether the mention is a country's or a region's own name (not one of its other names)."""
+    return any(primary and place.kind in (COUNTRY, ADMIN1) for place, primary in reading)
 
 
 def _stray_abroad(place: PlaceRecord, context: CrisisContext, named: set[str], minor: bool, level: float) -> bool:

@@ -98,7 +98,7 @@
   (guess && guess.candidates || []).forEach(function (place) {
     L.circleMarker([place.lat, place.lon], {radius: 4, color: "#8e44ad", weight: 2, fillOpacity: 0.3,
       interactive: false}).addTo(map)
-      .bindTooltip(String(place.label || place.name || ""), {permanent: true, direction: "right", className: "crowd-candidate-label"});
+      .bindTooltip(String(place.label), {permanent: true, direction: "right", className: "crowd-candidate-label"});
   });
 
   map.on("dragstart", function () { interaction.map_moved = true; });
