@@ -185,6 +185,13 @@ def test_the_readings_of_a_name_are_the_callers_to_change(locator):
     assert len(locator.index.lookup("ashford")) == 3
 
 
+def _words_locator(rows, common):
+    """A locator on invented rows, with ``common`` as the words' frequencies per language."""
+    recognizer = Recognizer(GazetteerIndex.empty())
+    built = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
+    return GeoLocator(Recognizer(GazetteerIndex(built.arrays, common)))
+
+
 def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
     rows = [
         (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
@@ -193,9 +200,7 @@ def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
         (4, "admin1", "Greeting Province", ["Hello"], "XB", 30.2, 30.2, 0, 150.0, "GP", ""),
         (5, "admin1", "Middle", [], "XB", 31.0, 31.0, 0, 150.0, "MI", ""),
     ]
-    recognizer = Recognizer(GazetteerIndex.empty())
-    built = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
-    words = GeoLocator(Recognizer(GazetteerIndex(built.arrays, {"hello": {"en": 4.7}, "middle": {"en": 5.0}})))
+    words = _words_locator(rows, {"hello": {"en": 4.7}, "middle": {"en": 5.0}})
 
     def names(text, countries=("XA",)):
         return {candidate["name"] for candidate in locate(words, text, countries=countries).candidates}
@@ -207,12 +212,6 @@ def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
     assert "Middle" not in names("Aid from Middle reached Ashford")
     assert "Middle" in names("Aid from Middle, Lowland reached Ashford")
     assert "Greeting Province" in names("Hello Grant, we are helping", countries=("XB",))  # the crisis's own
-
-
-def _words_locator(rows, common):
-    recognizer = Recognizer(GazetteerIndex.empty())
-    built = GazetteerIndex.build(rows, name_key=recognizer.name_key, common_words=False)
-    return GeoLocator(Recognizer(GazetteerIndex(built.arrays, common)))
 
 
 def test_a_region_named_outright_is_the_region_not_a_town_inside_it_that_bears_its_name():
