@@ -294,6 +294,10 @@ COMMON_WORDS = frozenset(
         "northeast",
         "southwest",
         "southeast",
+        "northwestern",
+        "northeastern",
+        "southwestern",
+        "southeastern",
         "canyon",
         "creek",
         "mountain",
@@ -938,7 +942,8 @@ class Recognizer:
             return False
         if key in COMMON_WORDS:
             return False
-        if cased and not shouting and not whole_tag and _inside_proper_name(span) and not _notable_reading(candidates):
+        proper_name = cased and not shouting and not whole_tag and _inside_proper_name(span)
+        if proper_name and not _notable_reading(candidates, countries):
             return False  # "Gerard Butler", "Aaron Rogers", "Wells Fargo": part of a longer name
         if cased and text.isupper() and len(letters) <= 4 and not shouting:
             # A short word in capitals in ordinary text is an acronym ("KOMO News"), unless it names a country,
@@ -1036,8 +1041,19 @@ def _inside_proper_name(span) -> bool:
     return bool((before is not None and capitalised(before) and not sentence_start) or (after and capitalised(after)))
 
 
-def _notable_reading(candidates) -> bool:
-    return any(place.kind in (COUNTRY, ADMIN1) or place.population >= 100_000 for place, _ in candidates)
+def _notable_reading(candidates, countries: frozenset[str]) -> bool:
+    """A reading known well enough to be named on its own inside a longer name ("Houston Police"): a country, a
+    city of a million, or a region or city of 100,000 in the crisis's countries. Abroad, "John Kerry" and "July
+    Moyo" are people, not an Irish county and a Ugandan district."""
+    return any(
+        place.kind == COUNTRY
+        or place.population >= 1_000_000
+        or (
+            (place.kind == ADMIN1 or place.population >= 100_000)
+            and place.country_code in (countries or {place.country_code})
+        )
+        for place, _ in candidates
+    )
 
 
 COUNTRY_CODE_KEYS = frozenset({"us", "usa", "u.s.", "u.s.a.", "uk", "u.k.", "uae"})

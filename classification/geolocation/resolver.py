@@ -248,6 +248,8 @@ def score_mentions(
     first_pass: list[list[Scored]] = []
     for n, (mention, reading) in enumerate(zip(mentions, readings, strict=True)):
         level = common_word_level(common.get(mention.key), context.languages)
+        # "Sydney" is frequent as the name of a great city, not as a word: no guard for its namesakes
+        level_as_word = 0.0 if _a_great_citys_name(mention.candidates) else level
         containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
         names_a_region = _names_a_region(reading)
         named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if mentions[m].key != mention.key))
@@ -256,11 +258,16 @@ def score_mentions(
             p, why = prior(place, context)
             minor = place.kind in (CITY, LOCAL) and place.population < MINOR_POPULATION
             # "Hollywood, Florida" is the town, however ordinary a word its name is
-            if minor and level and n not in confirmed and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
+            if (
+                minor
+                and level_as_word
+                and n not in confirmed
+                and (p == 0 or (level_as_word >= VERY_COMMON_ZIPF and why != "in_area"))
+            ):
                 continue
             if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
                 continue
-            if p == 0 and context.area is None and _stray_abroad(place, context, named_elsewhere, minor, level):
+            if p == 0 and context.area is None and _stray_abroad(place, is_primary, context, named_elsewhere, level):
                 continue
             score = p + importance(place) + PRIMARY_NAME * is_primary
             reasons = {"prior": why, "importance": round(importance(place), 2), "primary": is_primary}
@@ -298,18 +305,25 @@ def score_mentions(
     return first_pass
 
 
+def _a_great_citys_name(candidates: Candidates) -> bool:
+    return any(primary and place.population >= SHADOW_EXEMPT_POPULATION for place, primary in candidates)
+
+
 def _names_a_region(reading: Candidates) -> bool:
     """Whether the mention is a country's or a region's own name (not one of its other names)."""
     return any(primary and place.kind in (COUNTRY, ADMIN1) for place, primary in reading)
 
 
-def _stray_abroad(place: PlaceRecord, context: CrisisContext, named: set[str], minor: bool, level: float) -> bool:
+def _stray_abroad(place: PlaceRecord, is_primary: bool, context: CrisisContext, named: set[str], level: float) -> bool:
     """Abroad, with nothing else in the post pointing to its country: a small town (a namesake of a village the
-    gazetteer lacks) or a region named by a very common word ("Rose", "Centre") is no guess worth a pin. Only
-    without a drawn area: with one, places outside it are only ever shown as flagged candidates."""
+    gazetteer lacks), a town read by one of its other names ("Sams" is Samsun's; a great city's, like "Bombay",
+    stays) or a region named by a very common word ("Rose", "Centre") is no guess worth a pin. Only without a drawn
+    area: with one, places outside it are only ever shown as flagged candidates."""
     if not context.countries or place.country_code in context.countries or place.country_code in named:
         return False
-    return minor or (place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF)
+    if place.kind in (CITY, LOCAL):
+        return place.population < MINOR_POPULATION or (not is_primary and place.population < SHADOW_EXEMPT_POPULATION)
+    return place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF
 
 
 def _word_region(place: PlaceRecord, is_primary: bool, text: str) -> bool:

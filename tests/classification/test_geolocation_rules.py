@@ -327,3 +327,64 @@ def test_a_region_in_square_brackets_after_the_town_is_its_container(locator):
     # leaves the town's own one to the brackets.
     result = locate(locator, "Flood warning at Ashford [SM] till further notice; Brindle, North Vale dry")
     assert {span["text"]: (span["lat"], span["lon"]) for span in result.spans}["Ashford"] == SUNMARK_ASHFORD
+
+
+def test_a_name_common_only_because_a_great_city_bears_it_keeps_its_namesake_in_the_crisis_countries():
+    # "Sydney" is frequent in English because of the city of five million, not as a word: during a Canadian crisis
+    # it is Sydney, Nova Scotia, not nothing. An ordinary word keeps its guard.
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "city", "Harbourton", [], "XA", 12.1, 10.1, 100_000, 12.0, "", ""),
+        (3, "city", "Harbourton", [], "XB", 30.1, 30.1, 5_000_000, 40.0, "", ""),
+        (4, "city", "Middle", [], "XA", 8.1, 10.1, 100_000, 12.0, "", ""),
+    ]
+    words = _words_locator(rows, {"harbourton": {"en": 4.5}, "middle": {"en": 5.0}})
+    assert point(locate(words, "The benefit concert in Harbourton sold out")) == (12.1, 10.1)
+    assert locate(words, "The benefit concert in Middle sold out").is_fallback
+
+
+def test_a_town_abroad_read_by_another_of_its_names_is_no_guess():
+    # "Sams Point Preserve" was Samsun, Turkey (whose other name is "Sams"), 8,000 km from a Canadian crisis, with a
+    # 10 km radius. By its own name, or with its country named, it stays a candidate.
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+        (3, "city", "Corranport", ["Corr"], "XB", 30.5, 30.5, 400_000, 20.0, "", ""),
+    ]
+    words = _words_locator(rows, {})
+    assert locate(words, "Damage at Corr Point Preserve").is_fallback
+    assert locate(words, "Damage in Corranport").candidates[0]["name"] == "Corranport"
+    assert locate(words, "Damage in Corr, Lowland").candidates[0]["name"] == "Corranport"
+
+
+def test_a_compass_adjective_before_a_region_is_no_region_of_that_name():
+    # "Northwestern Pennsylvania" was Zambia's North-Western province.
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "admin1", "North Vale", ["NV"], "XA", 12.0, 10.0, 0, 150.0, "NV", ""),
+        (3, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+        (4, "admin1", "Northwestern", [], "XB", 31.0, 31.0, 0, 150.0, "NW", ""),
+    ]
+    result = locate(_words_locator(rows, {}), "Volunteers from Northwestern North Vale head south")
+    assert [c["name"] for c in result.candidates] == ["North Vale"]
+
+
+def test_inside_a_persons_name_a_region_abroad_is_no_place():
+    # "Thanks John Kerry!" is no Irish county, "Minister July Moyo" no Ugandan district; a region of the crisis's
+    # countries and a great city keep the exemption ("Houston Police").
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "city", "Ashford", [], "XA", 12.1, 10.1, 50_000, 12.0, "", ""),
+        (3, "admin1", "Sunmark", [], "XA", 8.0, 10.0, 0, 150.0, "SM", ""),
+        (4, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+        (5, "admin1", "Kerrow", [], "XB", 31.0, 31.0, 0, 150.0, "KE", ""),
+        (6, "city", "Grandport", [], "XB", 30.2, 30.2, 2_000_000, 30.0, "", ""),
+    ]
+    words = _words_locator(rows, {})
+
+    def names(text):
+        return [c["name"] for c in locate(words, text).candidates]
+
+    assert "Kerrow" not in names("thanks to John Kerrow for the boats sent to Ashford")
+    assert "Sunmark" in names("thanks to the Sunmark Police for the boats")
+    assert "Grandport" in names("thanks to the Grandport Police for the boats")
