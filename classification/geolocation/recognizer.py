@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import spacy
 from spacy.language import Language
-from spacy.util import compile_infix_regex
+from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from classification.geolocation.gazetteer import (
     ABBREVIATED_REGION_COUNTRIES,
@@ -453,10 +453,15 @@ class Mention:
     candidates: list = field(default_factory=list)  # (PlaceRecord, is_primary) from the gazetteer
 
 
+TRAILING_DASHES = r"[-\u2013\u2014]+"
+
+
 def make_nlp(lang: str = "xx") -> Language:
     nlp = spacy.blank(lang)
     infixes = [*nlp.Defaults.infixes, _CJK_INFIX]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    # A dash left on a word is no part of it: "teach in Chimanimani- His family" names Chimanimani.
+    nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, TRAILING_DASHES]).search
     return nlp
 
 
@@ -742,6 +747,7 @@ class Recognizer:
             normalized = normalize(source.text, segment=self.segment_hashtag)
             doc = self.nlp.make_doc(normalized.text)
             _words_cache(doc, normalized.text)
+            doc.user_data["hashtag_ranges"] = normalized.hashtag_ranges
             if self.matcher == "entity_ruler" or _may_name_landmark(doc.user_data["lowers"]):
                 doc = self.ruler(doc)
             spans = [(ent.start, ent.end, ent.label_) for ent in doc.ents]
@@ -1035,8 +1041,15 @@ def _inside_proper_name(span) -> bool:
         lower = word.lower()
         return word.isalpha() and word.istitle() and lower not in COMMON_WORDS and lower not in NAME_CHAIN_WORDS
 
-    before = words[span.start - 1] if span.start > 0 else None
-    after = words[span.end] if span.end < len(words) else None
+    # A word of another hashtag belongs to that tag: "roads in Chimanimani #StarFMNews" is no "Chimanimani Star".
+    starts, tags = doc.user_data["starts"], doc.user_data.get("hashtag_ranges", ())
+
+    def tag_of(char: int) -> int:
+        return next((n for n, (start, end) in enumerate(tags) if start <= char < end), -1)
+
+    own_tag = tag_of(span.start_char)
+    before = words[span.start - 1] if span.start > 0 and tag_of(starts[span.start - 1]) == own_tag else None
+    after = words[span.end] if span.end < len(words) and tag_of(starts[span.end]) == own_tag else None
     sentence_start = before is not None and (span.start == 1 or doc[span.start - 2].is_punct)
     return bool((before is not None and capitalised(before) and not sentence_start) or (after and capitalised(after)))
 

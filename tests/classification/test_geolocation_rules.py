@@ -388,3 +388,15 @@ def test_inside_a_persons_name_a_region_abroad_is_no_place():
     assert "Kerrow" not in names("thanks to John Kerrow for the boats sent to Ashford")
     assert "Sunmark" in names("thanks to the Sunmark Police for the boats")
     assert "Grandport" in names("thanks to the Grandport Police for the boats")
+
+
+def test_a_dash_left_on_a_name_is_no_part_of_it(locator):
+    assert locate(locator, "My cousin teaches in Brindle- his school is flooded").candidates[0]["name"] == "Brindle"
+
+
+def test_a_capitalised_word_of_another_hashtag_makes_no_longer_name_of_a_small_town(locator):
+    # "roads in Chimanimani #StarFMNews": the tag's "Star" is no second word of the town's name; in the same run of
+    # words it still is ("Tollan Smith" stays a person).
+    assert locate(locator, "the roads around here were cut in Tollan #GazetteNews").candidates[0]["name"] == "Tollan"
+    person = locate(locator, "the roads were cut, says Tollan Smith tonight")
+    assert all(c["name"] != "Tollan" for c in person.candidates)
