@@ -454,6 +454,9 @@ class Mention:
 
 
 TRAILING_DASHES = r"[-\u2013\u2014]+"
+# The keys names are stored under come from this tokenizer: a change to it changes them, and a cached index built
+# with the old keys would miss names. Part of the index's fingerprint (loader.py); bump it with any such change.
+NAME_KEY_VERSION = 2
 
 
 def make_nlp(lang: str = "xx") -> Language:
