@@ -248,8 +248,6 @@ def score_mentions(
     first_pass: list[list[Scored]] = []
     for n, (mention, reading) in enumerate(zip(mentions, readings, strict=True)):
         level = common_word_level(common.get(mention.key), context.languages)
-        # "Sydney" is frequent as the name of a great city, not as a word: no guard for its namesakes
-        level_as_word = 0.0 if _a_great_citys_name(mention.candidates) else level
         containers = [place for place, _ in reading if place.kind in (COUNTRY, ADMIN1)]
         names_a_region = _names_a_region(reading)
         named_elsewhere = set().union(*(codes for m, codes in enumerate(named) if mentions[m].key != mention.key))
@@ -258,12 +256,7 @@ def score_mentions(
             p, why = prior(place, context)
             minor = place.kind in (CITY, LOCAL) and place.population < MINOR_POPULATION
             # "Hollywood, Florida" is the town, however ordinary a word its name is
-            if (
-                minor
-                and level_as_word
-                and n not in confirmed
-                and (p == 0 or (level_as_word >= VERY_COMMON_ZIPF and why != "in_area"))
-            ):
+            if minor and level and n not in confirmed and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
                 continue
             if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
                 continue
@@ -303,10 +296,6 @@ def score_mentions(
         scored.sort(key=lambda s: -s.score)
         del scored[TOP_CANDIDATES:]
     return first_pass
-
-
-def _a_great_citys_name(candidates: Candidates) -> bool:
-    return any(primary and place.population >= SHADOW_EXEMPT_POPULATION for place, primary in candidates)
 
 
 def _names_a_region(reading: Candidates) -> bool:

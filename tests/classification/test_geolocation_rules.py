@@ -329,20 +329,6 @@ def test_a_region_in_square_brackets_after_the_town_is_its_container(locator):
     assert {span["text"]: (span["lat"], span["lon"]) for span in result.spans}["Ashford"] == SUNMARK_ASHFORD
 
 
-def test_a_name_common_only_because_a_great_city_bears_it_keeps_its_namesake_in_the_crisis_countries():
-    # "Sydney" is frequent in English because of the city of five million, not as a word: during a Canadian crisis
-    # it is Sydney, Nova Scotia, not nothing. An ordinary word keeps its guard.
-    rows = [
-        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
-        (2, "city", "Harbourton", [], "XA", 12.1, 10.1, 100_000, 12.0, "", ""),
-        (3, "city", "Harbourton", [], "XB", 30.1, 30.1, 5_000_000, 40.0, "", ""),
-        (4, "city", "Middle", [], "XA", 8.1, 10.1, 100_000, 12.0, "", ""),
-    ]
-    words = _words_locator(rows, {"harbourton": {"en": 4.5}, "middle": {"en": 5.0}})
-    assert point(locate(words, "The benefit concert in Harbourton sold out")) == (12.1, 10.1)
-    assert locate(words, "The benefit concert in Middle sold out").is_fallback
-
-
 def test_a_town_abroad_read_by_another_of_its_names_is_no_guess():
     # "Sams Point Preserve" was Samsun, Turkey (whose other name is "Sams"), 8,000 km from a Canadian crisis, with a
     # 10 km radius. By its own name, or with its country named, it stays a candidate.
