@@ -28,7 +28,7 @@ from classification.geolocation.geo import haversine_km
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = 6  # bump when the stored arrays or the tokenisation change
+INDEX_FORMAT = 7  # bump when the stored arrays or the tokenisation change (7: trailing dashes split)
 
 # Kinds, stored in Place.kind; the order is from broad to specific.
 CONTINENT, COUNTRY, ADMIN1, ADMIN2, CITY, LOCAL = "continent", "country", "admin1", "admin2", "city", "local"

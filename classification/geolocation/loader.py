@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from classification.geolocation.gazetteer import GazetteerIndex
-from classification.geolocation.recognizer import NAME_KEY_VERSION, Recognizer
+from classification.geolocation.recognizer import Recognizer
 from classification.geolocation.resolver import GeoLocator
 from classification.geolocation.selector import PACKAGED_WEIGHTS, OptionSelector
 from classification.models import Place
@@ -29,7 +29,7 @@ _state: dict = {"fingerprint": None, "checked_at": 0.0, "locator": None}
 
 def gazetteer_fingerprint() -> str:
     stats = Place.objects.aggregate(n=Count("id"), last_id=Max("id"), changed=Max("updated_at"))
-    raw = f"{stats['n']}|{stats['last_id']}|{stats['changed']}|{settings.GEOLOC_MATCHER}|{NAME_KEY_VERSION}"
+    raw = f"{stats['n']}|{stats['last_id']}|{stats['changed']}|{settings.GEOLOC_MATCHER}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

@@ -454,16 +454,14 @@ class Mention:
 
 
 TRAILING_DASHES = r"[-\u2013\u2014]+"
-# The keys names are stored under come from this tokenizer: a change to it changes them, and a cached index built
-# with the old keys would miss names. Part of the index's fingerprint (loader.py); bump it with any such change.
-NAME_KEY_VERSION = 2
 
 
 def make_nlp(lang: str = "xx") -> Language:
     nlp = spacy.blank(lang)
     infixes = [*nlp.Defaults.infixes, _CJK_INFIX]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-    # A dash left on a word is no part of it: "teach in Chimanimani- His family" names Chimanimani.
+    # A dash left on a word is no part of it: "teach in Chimanimani- His family" names Chimanimani. (Tokenisation
+    # keys the index's names: a change here bumps gazetteer.INDEX_FORMAT.)
     nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, TRAILING_DASHES]).search
     return nlp
 

@@ -3,7 +3,7 @@
 import pytest
 
 from classification.geolocation.crisis_places import CrisisPlaces
-from classification.geolocation.gazetteer import GazetteerIndex, city_radius_km
+from classification.geolocation.gazetteer import INDEX_FORMAT, GazetteerIndex, city_radius_km
 from classification.geolocation.recognizer import Recognizer, SourceText
 from classification.geolocation.resolver import FALLBACK_RADIUS_FACTOR, RADIUS_FACTOR, GeoLocator
 
@@ -141,6 +141,9 @@ def test_the_index_is_stored_as_arrays_and_memory_mapped_back(locator, tmp_path)
     assert sorted(p.name for p, _ in loaded.lookup("ashford")) == ["Ashford", "Ashford", "Ashford"]
     assert loaded.compact_lookup("quarryhill") == "quarry hill" and loaded.lengths_of("quarry") == (2,)
     assert loaded.has("harlow county") and not loaded.has("harlow")
+    # An index written by another format (other arrays, or names keyed by another tokenisation) is rebuilt.
+    (tmp_path / "gazetteer-test" / "format").write_text(str(INDEX_FORMAT - 1))
+    assert GazetteerIndex.load(tmp_path / "gazetteer-test") is None
 
 
 def test_a_region_code_that_wordfreq_counts_only_as_the_abbreviation_stands_alone(locator):

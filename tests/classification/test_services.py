@@ -8,7 +8,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from classification import services
-from classification.geolocation import loader
 from classification.geolocation.loader import geolocator_reset
 from classification.models import MediaRelevance, PostGeolocation, RelevanceLabel
 from crawling import pipeline
@@ -210,11 +209,3 @@ class TestPostGeolocateText:
         late = make_media(post, stage=Media.Stage.RELEVANT, position=2)
         assert services.media_geolocate_text(media_id=late.pk)
         assert Media.objects.get(pk=late.pk).stage == Media.Stage.TEXT_GEOLOCATED
-
-
-def test_the_index_fingerprint_changes_with_the_name_key_version(monkeypatch):
-    # A cached index stores names under the keys the tokenizer made when it was built: a tokenizer that keys names
-    # differently must not read it back.
-    before = loader.gazetteer_fingerprint()
-    monkeypatch.setattr(loader, "NAME_KEY_VERSION", loader.NAME_KEY_VERSION + 1)
-    assert loader.gazetteer_fingerprint() != before
