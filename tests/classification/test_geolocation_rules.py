@@ -2,6 +2,7 @@
 
 import pytest
 
+from classification.geolocation import gazetteer
 from classification.geolocation.crisis_places import CrisisPlaces
 from classification.geolocation.gazetteer import INDEX_FORMAT, GazetteerIndex, city_radius_km
 from classification.geolocation.recognizer import Recognizer, SourceText
@@ -389,3 +390,46 @@ def test_a_capitalised_word_of_another_hashtag_makes_no_longer_name_of_a_small_t
     assert locate(locator, "the roads around here were cut in Tollan #GazetteNews").candidates[0]["name"] == "Tollan"
     person = locate(locator, "the roads were cut, says Tollan Smith tonight")
     assert all(c["name"] != "Tollan" for c in person.candidates)
+
+
+def _region(name, country, lat, lon, radius_km=30.0, code=""):
+    return {"name": name, "alternate_names": [], "country_code": country, "lat": lat, "lon": lon,
+            "radius_km": radius_km, "admin1_code": code}  # fmt: skip
+
+
+def test_regions_named_by_their_sides_make_the_whole_they_split():
+    # "North Abaco", "Central Abaco" and "South Abaco" are the island everyone calls "Abaco"; "South Australia" and
+    # "Western Australia" make no region "Australia" (a name already taken), "West End" and "East End" no region
+    # "End" (a word), and one side alone no whole.
+    groups = gazetteer.region_groups(
+        [
+            _region("North Corralis", "XA", 12.0, 10.0),
+            _region("Central Corralis", "XA", 11.5, 10.2),
+            _region("South Corralis", "XA", 11.0, 10.1),
+            _region("Veridia", "XA", 9.0, 9.0),
+            _region("South Veridia", "XA", 8.0, 9.0),
+            _region("Western Veridia", "XA", 9.0, 8.0),
+            _region("West End", "XA", 7.0, 7.0),
+            _region("East End", "XA", 7.0, 7.5),
+            _region("North Lonely", "XA", 6.0, 6.0),
+        ]
+    )
+    assert list(groups) == ["corralis"]
+    whole = groups["corralis"]
+    assert (whole["name"], whole["kind"], whole["admin1_code"]) == ("Corralis", "admin1", gazetteer.GROUP_CODE)
+    assert (round(whole["lat"], 2), round(whole["lon"], 2)) == (11.5, 10.1)
+    assert whole["radius_km"] >= 30.0 + 55.0  # around the farthest part, whose centre is ~56 km from the whole's
+
+
+def test_a_town_in_a_part_lies_in_the_whole():
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "admin1", "North Corralis", [], "XA", 12.0, 10.0, 0, 30.0, "NC", ""),
+        (3, "admin1", "South Corralis", [], "XA", 11.0, 10.0, 0, 30.0, "SC", ""),
+        (4, "admin1", "Corralis", [], "XA", 11.5, 10.0, 0, 90.0, gazetteer.GROUP_CODE, ""),
+        (5, "city", "Marsh Haven", [], "XA", 11.9, 10.1, 5_000, 6.0, "XA.NC", ""),
+        (6, "city", "Marsh Haven", [], "XA", 8.0, 12.0, 9_000, 6.0, "", ""),
+    ]
+    result = locate(_words_locator(rows, {}), "Roofs gone in Marsh Haven, Corralis tonight")
+    assert result.candidates[0]["name"] == "Marsh Haven"
+    assert point(result) == (11.9, 10.1)  # the namesake inside the whole, by distance: its data names only its part
