@@ -1,11 +1,16 @@
 """Reads of the classification app: text locations, relevance decisions, training labels."""
 
+import time
+import unicodedata
+
 from django.db.models import QuerySet
 
 from classification.geolocation.crisis_places import SPECIFIC_RADIUS_KM
+from classification.geolocation.loader import gazetteer_fingerprint
 from classification.models import (
     MediaRelevance,
     ModelVersion,
+    Place,
     PostGeolocation,
     RelevanceLabel,
     RelevanceThreshold,
@@ -123,3 +128,42 @@ def model_version_active(*, crisis_id: int | None, purpose: str = ModelVersion.P
         if own is not None:
             return own
     return active.filter(crisis__isnull=True).first()
+
+
+SEARCHABLE_KINDS = (Place.Kind.ADMIN1, Place.Kind.ADMIN2, Place.Kind.CITY, Place.Kind.LOCAL)
+SEARCH_RECHECK_SECONDS = 60.0  # how often a process checks that the Place table has not changed
+_searchable: dict[frozenset[str], tuple[float, str, list[tuple]]] = {}
+
+
+def fold(text: str) -> str:
+    """Case and accents folded away: "Mauá" and "maua" are one name to a search box."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def searchable_places(*, country_codes: frozenset[str]) -> list[tuple[str, str, str, float, float, int]]:
+    """(folded name, name, country, lat, lon, population) of the gazetteer's towns, regions and counties in these
+    countries: towns down to 500 people and the wholes regions split ("Abaco"), where the bundled list the map's
+    search used had towns of 15,000 only. Read once per process and country set, again after the table changed
+    (looked at once a minute). Empty where the gazetteer has nothing for them yet."""
+    now = time.monotonic()
+    cached = _searchable.get(country_codes)
+    if cached is not None and now - cached[0] < SEARCH_RECHECK_SECONDS:
+        return cached[2]
+    fingerprint = gazetteer_fingerprint()
+    if cached is not None and cached[1] == fingerprint:
+        rows = cached[2]
+    else:
+        places = Place.objects.filter(country_code__in=country_codes, kind__in=SEARCHABLE_KINDS)
+        rows = [
+            (fold(name), name, country, lat, lon, population)
+            for name, country, lat, lon, population in places.values_list(
+                "name", "country_code", "lat", "lon", "population"
+            )
+        ]
+    _searchable[country_codes] = (now, fingerprint, rows)
+    return rows
+
+
+def searchable_places_forget() -> None:
+    """Drop this process's copy of the searchable places (tests: rolled-back Place rows)."""
+    _searchable.clear()

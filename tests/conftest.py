@@ -27,9 +27,11 @@ def _test_settings(settings, tmp_path):
     # The cold-start difficulty estimate loads Lite0 for every scored image; tests that want it opt in with a
     # tiny backbone (tests/classification/test_difficulty_estimators.py).
     settings.DIFFICULTY_COLD_START = False
+    from classification.selectors import searchable_places_forget
     from classification.services import crisis_context_forget
 
     crisis_context_forget()  # a rolled-back crisis's id comes back in the next test, with other posts
+    searchable_places_forget()  # and rolled-back places must not answer its searches
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from classification import selectors as classification_selectors
+from classification.models import Place
 from geoloc_platform.crises.models import Crisis
 from tasks_app import services
 from tasks_app.models import Answer, Assignment, CrowdTask, Report
@@ -242,9 +244,39 @@ class TestLeaseApis:
         assert (response.json()["geolocations"], response.json()["total"]) == (1, 1)
 
     def test_place_search_finds_towns_of_the_crisis_country(self, crisis, volunteers):
+        # No gazetteer built (a fresh install): the bundled towns of 15,000 people.
         response = client_for(volunteers[0]).get(f"/api/crises/{crisis.slug}/places/", {"q": "porto aleg"})
         assert response.status_code == 200
         assert response.json()[0]["name"].startswith("Porto Alegre")
+
+    def test_place_search_reads_the_gazetteer_villages_and_regions_of_the_crisis_countries(self, crisis, volunteers):
+        def place(kind, name, country, lat, lon, population=0):
+            Place.objects.create(kind=kind, name=name, country_code=country, lat=lat, lon=lon, population=population,
+                                 radius_km=5.0, source="test", source_id=name)  # fmt: skip
+
+        place("city", "Ilha do Mauá", "BR", -30.01, -51.22, population=800)  # a village the bundled list lacks
+        place("admin1", "Vale do Mauá", "BR", -29.5, -51.0)
+        place("city", "Mauá", "BR", -23.67, -46.46, population=470_000)
+        place("city", "Maua Bay", "NZ", -41.0, 174.0, population=3_000)  # another country: not the crisis's
+        client = client_for(volunteers[0])
+        names = [p["name"] for p in client.get(f"/api/crises/{crisis.slug}/places/", {"q": "maua"}).json()]
+        assert names == ["Mauá (BR)", "Ilha do Mauá (BR)", "Vale do Mauá (BR)"]  # the name first, then largest
+        village = client.get(f"/api/crises/{crisis.slug}/places/", {"q": "Ilha do Maua"}).json()
+        assert village == [{"name": "Ilha do Mauá (BR)", "lat": -30.01, "lon": -51.22}]
+
+    def test_place_search_sees_a_rebuilt_gazetteer_within_a_minute(self, crisis, volunteers, monkeypatch):
+        clock = [1000.0]
+        monkeypatch.setattr(classification_selectors.time, "monotonic", lambda: clock[0])
+        Place.objects.create(kind="city", name="Arroio Velho", country_code="BR", lat=-29.0, lon=-51.0,
+                             population=900, radius_km=5.0, source="test", source_id="1")  # fmt: skip
+        client = client_for(volunteers[0])
+        assert client.get(f"/api/crises/{crisis.slug}/places/", {"q": "arroio novo"}).json() == []
+        Place.objects.create(kind="city", name="Arroio Novo", country_code="BR", lat=-29.5, lon=-51.5,
+                             population=700, radius_km=5.0, source="test", source_id="2")  # fmt: skip
+        clock[0] += 61
+        assert [p["name"] for p in client.get(f"/api/crises/{crisis.slug}/places/", {"q": "arroio novo"}).json()] == [
+            "Arroio Novo (BR)"
+        ]
 
 
 class TestAnswerOthersApi:
