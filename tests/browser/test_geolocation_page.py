@@ -279,6 +279,13 @@ def test_the_place_search_moves_the_map_and_enter_takes_the_first_place(page, cr
     page.fill("#place-search", "Porto Aleg")
     page.locator("#place-results button").first.wait_for()
     screenshot(page, "geolocate_place_search")
+    # The list lies over the map: its own button, not the map's zoom button, is under the pointer at its left.
+    box = page.locator("#place-results button").first.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('#place-results') !== null",
+        [box["x"] + 20, box["y"] + box["height"] - 4],
+    )
+    assert on_top
     page.keyboard.press("Enter")  # the places shown: the map is there at once, and P pins it
     page.keyboard.press("p")
     lat, lon = pin_readout(page)
