@@ -158,6 +158,20 @@ def labelled(candidates: list[dict]) -> list[dict]:
     return shown
 
 
+def told_apart(places: list[dict]) -> list[dict]:
+    """Search results of one label after the first say how far and which way they lie from it ("Eldorado do Sul
+    (RS, BR), 31 km E"): the gazetteer has some towns twice, as the town and as its municipality's centre."""
+    first_of: dict[str, dict] = {}
+    shown = []
+    for place in places:
+        first = first_of.setdefault(place["name"], place)
+        if first is not place:
+            km = round(haversine_km(first["lat"], first["lon"], place["lat"], place["lon"]))
+            place = {**place, "name": f"{place['name']}, {km} km {compass_point(first, place)}"}
+        shown.append(place)
+    return shown
+
+
 def compass_point(origin: dict, point: dict) -> str:
     """Which way ``point`` lies from ``origin``, as one of eight compass points."""
     north = point["lat"] - origin["lat"]
@@ -571,5 +585,5 @@ class PlaceSearchApi(APIView):
     def get(self, request, slug: str):
         crisis = crisis_for(request, slug)
         query = request.query_params.get("q", "")[:100]
-        places = selectors.place_search(query=query, country_codes=crisis.country_codes, limit=8)
+        places = told_apart(selectors.place_search(query=query, country_codes=crisis.country_codes, limit=8))
         return Response(self.OutputSerializer(places, many=True).data)

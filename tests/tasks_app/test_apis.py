@@ -251,19 +251,26 @@ class TestLeaseApis:
 
     def test_place_search_reads_the_gazetteer_villages_and_regions_of_the_crisis_countries(self, crisis, volunteers):
         def place(kind, name, country, lat, lon, population=0, region=""):
-            fields = {"population": population, "admin1_code": region, "radius_km": 5.0, "source": "test"}
-            Place.objects.create(kind=kind, name=name, country_code=country, lat=lat, lon=lon, source_id=lat, **fields)
+            fields = {"population": population, "admin1_code": region, "radius_km": 5.0, "source_id": f"{lat},{lon}"}
+            Place.objects.create(kind=kind, name=name, country_code=country, lat=lat, lon=lon, source="test", **fields)
 
         place("city", "Ilha do Mauá", "BR", -30.01, -51.22, population=800)  # a village the bundled list lacks
         place("admin1", "Vale do Mauá", "BR", -29.5, -51.0)
         place("city", "Mauá", "BR", -23.67, -46.46, population=470_000, region="BR.SP")
         place("city", "Mauá", "BR", -29.9, -51.9, population=2_000, region="BR.RS")  # its namesake, told apart
         place("city", "Mauá", "BR", -29.95, -51.85, region="BR.RS")  # the same town twice in the data: one line
+        place("city", "Mauá", "BR", -29.9, -51.55, region="BR.RS")  # twice, 34 km apart: the second says where
         place("city", "Maua Bay", "NZ", -41.0, 174.0, population=3_000)  # another country: not the crisis's
         client = client_for(volunteers[0])
         names = [p["name"] for p in client.get(f"/api/crises/{crisis.slug}/places/", {"q": "maua"}).json()]
         # The name first, then largest; namesakes told apart by their region's code.
-        assert names == ["Mauá (SP, BR)", "Mauá (RS, BR)", "Ilha do Mauá (BR)", "Vale do Mauá (BR)"]
+        assert names == [
+            "Mauá (SP, BR)",
+            "Mauá (RS, BR)",
+            "Mauá (RS, BR), 34 km E",
+            "Ilha do Mauá (BR)",
+            "Vale do Mauá (BR)",
+        ]
         village = client.get(f"/api/crises/{crisis.slug}/places/", {"q": "Ilha do Maua"}).json()
         assert village == [{"name": "Ilha do Mauá (BR)", "lat": -30.01, "lon": -51.22}]
 
