@@ -6,7 +6,7 @@ import unicodedata
 from django.db.models import QuerySet
 
 from classification.geolocation.crisis_places import SPECIFIC_RADIUS_KM
-from classification.geolocation.loader import gazetteer_fingerprint
+from classification.geolocation.loader import FINGERPRINT_TTL_SECONDS, gazetteer_fingerprint
 from classification.models import (
     MediaRelevance,
     ModelVersion,
@@ -131,7 +131,6 @@ def model_version_active(*, crisis_id: int | None, purpose: str = ModelVersion.P
 
 
 SEARCHABLE_KINDS = (Place.Kind.ADMIN1, Place.Kind.ADMIN2, Place.Kind.CITY, Place.Kind.LOCAL)
-SEARCH_RECHECK_SECONDS = 60.0  # how often a process checks that the Place table has not changed
 _searchable: dict[frozenset[str], tuple[float, str, list[tuple]]] = {}
 
 
@@ -153,7 +152,7 @@ def searchable_places(*, country_codes: frozenset[str]) -> list[tuple[str, str, 
     (looked at once a minute). Empty where the gazetteer has nothing for them yet."""
     now = time.monotonic()
     cached = _searchable.get(country_codes)
-    if cached is not None and now - cached[0] < SEARCH_RECHECK_SECONDS:
+    if cached is not None and now - cached[0] < FINGERPRINT_TTL_SECONDS:
         return cached[2]
     fingerprint = gazetteer_fingerprint()
     if cached is not None and cached[1] == fingerprint:
