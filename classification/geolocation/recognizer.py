@@ -747,8 +747,7 @@ class Recognizer:
                 continue
             normalized = normalize(source.text, segment=self.segment_hashtag)
             doc = self.nlp.make_doc(normalized.text)
-            _words_cache(doc, normalized.text)
-            doc.user_data["hashtag_ranges"] = normalized.hashtag_ranges
+            _words_cache(doc, normalized)
             if self.matcher == "entity_ruler" or _may_name_landmark(doc.user_data["lowers"]):
                 doc = self.ruler(doc)
             spans = [(ent.start, ent.end, ent.label_) for ent in doc.ents]
@@ -1043,7 +1042,7 @@ def _inside_proper_name(span) -> bool:
         return word.isalpha() and word.istitle() and lower not in COMMON_WORDS and lower not in NAME_CHAIN_WORDS
 
     # A word of another hashtag belongs to that tag: "roads in Chimanimani #StarFMNews" is no "Chimanimani Star".
-    starts, tags = doc.user_data["starts"], doc.user_data.get("hashtag_ranges", ())
+    starts, tags = doc.user_data["starts"], doc.user_data["hashtag_ranges"]
 
     def tag_of(char: int) -> int:
         return next((n for n, (start, end) in enumerate(tags) if start <= char < end), -1)
@@ -1086,15 +1085,16 @@ def _county_key(lowers: list[str]) -> str:
     return " ".join(words) + " county"
 
 
-def _words_cache(doc, text: str) -> None:
-    """The doc's token texts and their lowercase forms, and whether it is written in capitals, read once: every
-    rule reads them, and each access to a spaCy token builds a Python object (~2 us)."""
+def _words_cache(doc, normalized: Normalized) -> None:
+    """The doc's token texts and their lowercase forms, where its hashtags lie, and whether it is written in capitals,
+    read once: every rule reads them, and each access to a spaCy token builds a Python object (~2 us)."""
+    text = normalized.text
     words, lowers, starts = [], [], []
     for token in doc:
         words.append(token.text)
         lowers.append(token.lower_)
         starts.append(token.idx)
-    doc.user_data.update(words=words, lowers=lowers, starts=starts, text=text)
+    doc.user_data.update(words=words, lowers=lowers, starts=starts, text=text, hashtag_ranges=normalized.hashtag_ranges)
     doc.user_data["mostly_upper"] = _written_in_capitals(text)
 
 
