@@ -151,8 +151,7 @@ def labelled(candidates: list[dict]) -> list[dict]:
             label = gettext("%(name)s (%(kind)s, %(km)s km %(direction)s)") % {
                 "name": name,
                 "kind": kind,
-                "km": round(haversine_km(first["lat"], first["lon"], candidate["lat"], candidate["lon"])),
-                "direction": compass_point(first, candidate),
+                **where_from(first, candidate),
             }
         shown.append({**candidate, "label": label})
     return shown
@@ -166,10 +165,15 @@ def told_apart(places: list[dict]) -> list[dict]:
     for place in places:
         first = first_of.setdefault(place["name"], place)
         if first is not place:
-            km = round(haversine_km(first["lat"], first["lon"], place["lat"], place["lon"]))
-            place = {**place, "name": f"{place['name']}, {km} km {compass_point(first, place)}"}
+            place = {**place, "name": "{name}, {km} km {direction}".format(**place, **where_from(first, place))}
         shown.append(place)
     return shown
+
+
+def where_from(origin: dict, point: dict) -> dict:
+    """How far (whole km) and which way ``point`` lies from ``origin``: what tells two places of one name apart."""
+    km = round(haversine_km(origin["lat"], origin["lon"], point["lat"], point["lon"]))
+    return {"km": km, "direction": compass_point(origin, point)}
 
 
 def compass_point(origin: dict, point: dict) -> str:
