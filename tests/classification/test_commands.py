@@ -151,3 +151,15 @@ def test_eval_relevance_prints_precision_and_recall(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dropped correctly 2  wrongly 0  missed 1  kept correctly 1" in out
     assert "drop precision 1.000  recall 0.667" in out
+
+
+def test_package_countries_are_also_found_by_the_names_people_write():
+    countries = {
+        row["country_code"]: row
+        for row in gazetteer.iter_package_places(min_population=15000)
+        if row["kind"] == "country"
+    }
+    # The second package's English name, undotted as well, and the first's without its parenthesised qualifier.
+    assert {"U.S. Virgin Islands", "US Virgin Islands", "Virgin Islands"} <= set(countries["VI"]["alternate_names"])
+    assert "Czechia" in countries["CZ"]["alternate_names"]
+    assert "Man" not in countries["IM"]["alternate_names"]

@@ -100,6 +100,11 @@ def test_a_lowercase_hashtag_is_cut_around_the_place_it_starts_with(locator):
     assert result.candidates[0]["name"] == "Brindle"
 
 
+def test_a_lowercase_hashtag_that_spells_a_name_of_several_words_is_that_name(locator):
+    assert locate(locator, "Send boats #quarryhill").candidates[0]["name"] == "Quarry Hill"
+    assert locate(locator, "Send boats #northvale").candidates[0]["name"] == "North Vale"
+
+
 def test_a_place_that_is_a_hashtag_of_its_own_is_no_storm_name_nor_part_of_a_longer_name(locator):
     assert locate(locator, "Hurricane Tollan is coming").is_fallback  # a storm's name
     assert locate(locator, "Stay safe #Hurricane #Tollan").candidates[0]["name"] == "Tollan"
