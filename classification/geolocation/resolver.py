@@ -258,6 +258,8 @@ def score_mentions(
             # "Hollywood, Florida" is the town, however ordinary a word its name is
             if minor and level and n not in confirmed and (p == 0 or (level >= VERY_COMMON_ZIPF and why != "in_area")):
                 continue
+            if _word_for_a_town(place, is_primary, level) and n not in confirmed and why != "in_area":
+                continue
             if level and p == 0 and context.countries and _word_region(place, is_primary, mention.text):
                 continue
             if p == 0 and context.area is None and _stray_abroad(place, is_primary, context, named_elsewhere, level):
@@ -313,6 +315,18 @@ def _stray_abroad(place: PlaceRecord, is_primary: bool, context: CrisisContext, 
     if place.kind in (CITY, LOCAL):
         return place.population < MINOR_POPULATION or (not is_primary and place.population < SHADOW_EXEMPT_POPULATION)
     return place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF
+
+
+def _word_for_a_town(place: PlaceRecord, is_primary: bool, level: float) -> bool:
+    """A town read only by one of its other names, where that name is a very common word of the crisis's languages:
+    "bairro Mathias Velho" is old Mathias's neighbourhood, not Porto Velho, which some call "Velho". A great city's
+    other name ("Rio") stays."""
+    return (
+        place.kind in (CITY, LOCAL)
+        and not is_primary
+        and level >= VERY_COMMON_ZIPF
+        and place.population < SHADOW_EXEMPT_POPULATION
+    )
 
 
 def _word_region(place: PlaceRecord, is_primary: bool, text: str) -> bool:

@@ -201,6 +201,20 @@ def _words_locator(rows, common):
     return GeoLocator(Recognizer(GazetteerIndex(built.arrays, common)))
 
 
+def test_a_town_is_not_read_from_an_ordinary_word_that_is_only_one_of_its_other_names():
+    # "bairro Mathias Velho" ("old Mathias") in a Portuguese post is no Porto Velho, which some call "Velho".
+    rows = [
+        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+        (2, "city", "Port Orrin", ["Orrin"], "XA", 9.0, 10.5, 500_000, 20.0, "", ""),
+        (3, "city", "Grandport", ["Grand"], "XA", 11.0, 10.5, 2_000_000, 30.0, "", ""),
+    ]
+    words = _words_locator(rows, {"orrin": {"pt": 5.0}, "grand": {"pt": 5.0}})
+    assert locate(words, "Cheia no bairro Orrin hoje", languages=["pt"]).is_fallback
+    assert locate(words, "Flooding in Orrin", languages=["en"]).candidates[0]["name"] == "Port Orrin"
+    assert locate(words, "Cheia em Port Orrin hoje", languages=["pt"]).candidates[0]["name"] == "Port Orrin"
+    assert locate(words, "Cheia no bairro Grand hoje", languages=["pt"]).candidates[0]["name"] == "Grandport"
+
+
 def test_an_ordinary_word_is_no_region_abroad_by_another_name_or_in_lowercase():
     rows = [
         (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
