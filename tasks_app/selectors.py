@@ -449,7 +449,7 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
         spans = [
             {"start": span["start"], "end": span["end"], "name": span.get("text", "")}
             for span in _field(found, "spans", None) or []
-            if span.get("source", "post") == "post" and "start" in span and "end" in span
+            if span.get("source", "post") == "post" and "start" in span and "end" in span and _worth_marking(span)
         ]
         candidates = [
             {"name": str(c.get("name", "")), "kind": str(c.get("kind", "")), "lat": c["lat"], "lon": c["lon"]}
@@ -499,6 +499,12 @@ def media_text_point(*, media_id: int) -> tuple[float, float, float | None] | No
     if geo_lat is not None and geo_lon is not None:
         return geo_lat, geo_lon, geo_accuracy_m
     return None
+
+
+def _worth_marking(span: dict) -> bool:
+    """A place the text names (it has a point) or a street or facility (a clue to search for); a name whose every
+    reading was refused ("Velho" of "bairro Mathias Velho", a person's name) is no place to point a volunteer at."""
+    return span.get("lat") is not None or span.get("label") != "PLACE"
 
 
 def text_segments(*, text: str, spans: list[dict]) -> list[tuple[str, bool]]:

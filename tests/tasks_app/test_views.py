@@ -36,7 +36,7 @@ def test_reloading_a_task_page_resumes_the_same_lease(crisis, volunteers):
 
 
 def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_guess(crisis, volunteers):
-    (image,) = add_media(crisis, text="Water in Rua dos Andradas today", with_file=True)
+    (image,) = add_media(crisis, text="Water in Rua dos Andradas today, says Ana Velho", with_file=True)
     services.media_queue_for_crowd(media_id=image.pk, predicted_ease=0.9)
     from classification.models import PostGeolocation
 
@@ -47,11 +47,17 @@ def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_gue
         radius_km=0.5,
         is_fallback=False,
         method="gazetteer",
-        spans=[{"source": "post", "start": 9, "end": 25, "text": "x"}, {"source": "ocr", "start": 0, "end": 3}],
+        spans=[
+            {"source": "post", "start": 9, "end": 25, "text": "x", "label": "STREET", "lat": None, "lon": None},
+            {"source": "ocr", "start": 0, "end": 3},
+            # a name whose every reading was refused (a person's, a word's): no place to point the volunteer at
+            {"source": "post", "start": 42, "end": 47, "text": "Velho", "label": "PLACE", "lat": None, "lon": None},
+        ],
         candidates=[{"name": "<b>Centro</b>", "lat": -30.03, "lon": -51.23}],
     )
     html = logged_in(volunteers[0]).get(f"/crises/{crisis.slug}/geolocate/").content.decode()
     assert '<mark class="crowd-place">Rua dos Andradas</mark>' in html
+    assert "Ana Velho" in html and '<mark class="crowd-place">Velho' not in html
     assert '"radius_m": 500.0' in html
     assert "<b>Centro</b>" not in html  # json_script escapes < and >
 
