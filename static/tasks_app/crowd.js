@@ -14,6 +14,9 @@
   var busy = false;
   var ready = false;  // set once the page's own script has set itself up (Crowd.ready)
   var released = false;
+  // Every answer and skip reloads the page to bring the next image: it opens at the top, on the photo, its text
+  // and the "saved" line, not scrolled down where the last image's Submit button was.
+  if ("scrollRestoration" in window.history) { window.history.scrollRestoration = "manual"; }
 
   // --- When something breaks: say so in words and offer a way on, never a silent dead page. ---
   var problemBox = document.getElementById("page-problem");

@@ -344,17 +344,34 @@ def test_street_view_with_a_key_embeds_the_panorama_and_mapillary_links_out(page
 
 def test_skip_and_report_give_the_image_back(page, crisis):
     first, _second = queue(crisis, eases=(0.9, 0.8), with_file=True)
+    # Read before the click: an in-memory SQLite database shared with the live server's thread locks the table
+    # while the server writes the skip.
+    first_task = CrowdTask.objects.get(media=first, kind="geolocation").pk
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.locator("summary", has_text="How I found it").click()
     page.select_option("#report-reason", "not_this_crisis")
     page.get_by_role("button", name=re.compile("Skip")).click()
     # The next image's scripts listen for keys once its page has loaded.
-    wait_for_task_page(page, leaving=CrowdTask.objects.get(media=first, kind="geolocation").pk)
+    wait_for_task_page(page, leaving=first_task)
     report = Report.objects.get()
     assert (report.media_id, report.reason) == (first.pk, "not_this_crisis")
     page.keyboard.press("s")
     page.get_by_text("Nothing left for you right now").wait_for()
     assert set(Assignment.objects.values_list("state", flat=True)) == {"skipped"}
+
+
+def test_the_next_image_opens_at_the_top_of_the_page(page, crisis):
+    first, _second = queue(crisis, eases=(0.9, 0.8), with_file=True)
+    first_task = CrowdTask.objects.get(media=first, kind="geolocation").pk
+    page.set_viewport_size({"width": 1280, "height": 600})  # the Skip and Submit buttons lie below the fold
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    skip = page.get_by_role("button", name=re.compile("Skip"))
+    skip.scroll_into_view_if_needed()
+    assert page.evaluate("window.scrollY") > 0
+    skip.click()
+    wait_for_task_page(page, leaving=first_task)
+    page.locator("#task-map.leaflet-container").wait_for()
+    assert page.evaluate("window.scrollY") == 0
 
 
 def test_a_lease_that_expired_while_the_page_was_open_is_explained_and_the_volunteer_goes_on(page, crisis):

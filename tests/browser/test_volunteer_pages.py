@@ -37,8 +37,9 @@ def test_a_volunteer_rates_images_with_the_keyboard(page, crisis):
     page.wait_for_function("document.getElementById('task-image').complete")
     screenshot(page, "volunteer_rating_page")
 
+    first_task = Assignment.objects.get().task_id  # read before the answer is written (one shared SQLite database)
     page.keyboard.press("1")  # Easy
-    wait_for_task_page(page, leaving=Assignment.objects.get().task_id)
+    wait_for_task_page(page, leaving=first_task)
     page.keyboard.press("4")  # Impossible
     page.get_by_text("Nothing left for you right now").wait_for()
 
