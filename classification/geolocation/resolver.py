@@ -308,12 +308,14 @@ def _names_a_region(reading: Candidates) -> bool:
 def _stray_abroad(place: PlaceRecord, is_primary: bool, context: CrisisContext, named: set[str], level: float) -> bool:
     """Abroad, with nothing else in the post pointing to its country: a small town (a namesake of a village the
     gazetteer lacks), a town read by one of its other names ("Sams" is Samsun's; a great city's, like "Bombay",
-    stays) or a region named by a very common word ("Rose", "Centre") is no guess worth a pin. Only without a drawn
-    area: with one, places outside it are only ever shown as flagged candidates."""
+    stays unless the post names another country abroad: "the Kali Gandaki River in Nepal" is no Cali, Colombia) or
+    a region named by a very common word ("Rose", "Centre") is no guess worth a pin. Only without a drawn area: with
+    one, places outside it are only ever shown as flagged candidates."""
     if not context.countries or place.country_code in context.countries or place.country_code in named:
         return False
     if place.kind in (CITY, LOCAL):
-        return place.population < MINOR_POPULATION or (not is_primary and place.population < SHADOW_EXEMPT_POPULATION)
+        by_other_name = not is_primary and (place.population < SHADOW_EXEMPT_POPULATION or named - context.countries)
+        return place.population < MINOR_POPULATION or bool(by_other_name)
     return place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF
 
 
