@@ -194,6 +194,12 @@ def test_the_readings_of_a_name_are_the_callers_to_change(locator):
     assert len(locator.index.lookup("ashford")) == 3
 
 
+TWO_COUNTRIES = [
+    (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
+    (2, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
+]
+
+
 def _words_locator(rows, common):
     """A locator on invented rows, with ``common`` as the words' frequencies per language."""
     recognizer = Recognizer(GazetteerIndex.empty())
@@ -368,13 +374,9 @@ def test_a_town_abroad_read_by_another_of_its_names_is_no_guess():
 
 def test_a_great_city_abroad_read_by_another_name_is_no_guess_when_the_post_names_another_country():
     # "The rock slide along the Kali Gandaki River in Nepal" was Cali, Colombia, for a crisis in the US.
-    rows = [
-        (1, "country", "Veridia", [], "XA", 10.0, 10.0, 0, 300.0, "", ""),
-        (2, "country", "Lowland", [], "XB", 30.0, 30.0, 0, 300.0, "", ""),
-        (3, "country", "Farland", [], "XC", 50.0, 50.0, 0, 300.0, "", ""),
-        (4, "city", "Grandport", ["Kallo"], "XB", 30.5, 30.5, 2_000_000, 30.0, "", ""),
-    ]
-    words = _words_locator(rows, {})
+    farland = (3, "country", "Farland", [], "XC", 50.0, 50.0, 0, 300.0, "", "")
+    grandport = (4, "city", "Grandport", ["Kallo"], "XB", 30.5, 30.5, 2_000_000, 30.0, "", "")
+    words = _words_locator([*TWO_COUNTRIES, farland, grandport], {})
     assert locate(words, "the slide on the Kallo ridge in Farland dammed the river").candidates[0]["name"] == "Farland"
     assert locate(words, "aid flown to Kallo tonight").candidates[0]["name"] == "Grandport"
     assert "Grandport" in [c["name"] for c in locate(words, "aid flown from Veridia to Kallo").candidates]
