@@ -88,6 +88,12 @@ def lease_payload(assignment: Assignment) -> dict:
                 "outside_area": bool(crisis_area)
                 and crisis_area.distance_km(guess.lat, guess.lon) > radius_km * R95_OVER_R68,
                 "wider_than_area": bool(crisis_area) and radius_km > crisis_area.radius_km,
+                # Without a drawn area, the crisis's countries are its extent: a place named in another country
+                # is a namesake or another event's photo, never where to start looking unannounced.
+                "outside_countries": not crisis_area
+                and guess.source == "text"
+                and bool(guess.country_code and task.crisis.country_codes)
+                and guess.country_code not in task.crisis.country_codes,
             }
             if guess
             else None

@@ -385,6 +385,7 @@ class TextGuess:
     source: str = "text"
     candidates: list[dict] = field(default_factory=list)  # [{"name", "kind", "lat", "lon"}]
     spans: list[dict] = field(default_factory=list)  # [{"start", "end", "name"}] in the post text
+    country_code: str = ""  # the country of the place the text names (its first candidate), when known
 
 
 def _text_location_provider():
@@ -457,6 +458,7 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
             if c.get("lat") is not None and c.get("lon") is not None
         ]
         method = _field(found, "method", "text")
+        chosen = next(iter(_field(found, "candidates", None) or []), {})  # the resolver lists its choice first
         return TextGuess(
             lat=float(_field(found, "lat")),
             lon=float(_field(found, "lon")),
@@ -464,6 +466,7 @@ def media_text_guess(*, media: Media) -> TextGuess | None:
             source="native" if method == "native" else "text",
             candidates=candidates,
             spans=spans,
+            country_code=str(chosen.get("country_code") or ""),
         )
     post = media.post
     if post.geo_lat is not None and post.geo_lon is not None:

@@ -62,6 +62,25 @@ def test_the_geolocation_page_highlights_place_names_and_centres_on_the_text_gue
     assert "<b>Centro</b>" not in html  # json_script escapes < and >
 
 
+def test_without_a_drawn_area_a_guess_outside_the_crisis_countries_is_said_to_be_doubtful(crisis, volunteers):
+    from classification.models import PostGeolocation
+
+    crisis.affected_area = None
+    crisis.save(update_fields=["affected_area"])  # countries only: ["BR"]
+    nepal, canoas = queue(crisis, eases=(0.9, 0.8), with_file=True)
+    for image, (lat, lon, country) in ((nepal, (28.0, 84.0, "NP")), (canoas, (-29.92, -51.18, "BR"))):
+        candidate = {"name": "x", "kind": "city", "lat": lat, "lon": lon, "country_code": country}
+        PostGeolocation.objects.create(
+            post=image.post, lat=lat, lon=lon, radius_km=10, method="gazetteer", candidates=[candidate]
+        )
+    client = logged_in(volunteers[0])
+    first = client.get(f"/crises/{crisis.slug}/geolocate/").content.decode()
+    assert 'id="guess-outside-countries"' in first and '"outside_countries": true' in first
+    client.post(f"/api/leases/{Assignment.objects.get().pk}/skip/", content_type="application/json")
+    second = client.get(f"/crises/{crisis.slug}/geolocate/").content.decode()
+    assert 'id="guess-outside-countries"' not in second and '"outside_countries": false' in second
+
+
 def test_a_fallback_text_location_is_no_guess_and_the_map_shows_the_crisis_area(crisis, volunteers):
     from classification.models import PostGeolocation
 
