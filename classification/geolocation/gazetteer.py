@@ -81,14 +81,14 @@ def _without_qualifier(name: str) -> str:
     return base if base != name and len(base.split()) > 1 else ""
 
 
+DOTTED_INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+
+
 def _undotted(name: str) -> str:
     """ "U.S. Virgin Islands" -> "US Virgin Islands": posts write initialisms both ways, and the tokenizer keeps the
     dotted one as one token ("u.s."), so each spelling needs its own name."""
     undotted = DOTTED_INITIALISM.sub(lambda m: m.group(0).replace(".", ""), name)
     return undotted if undotted != name else ""
-
-
-DOTTED_INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 
 
 def _package_dir(module_name: str) -> Path:
@@ -120,11 +120,11 @@ def iter_package_places(*, min_population: int = 500) -> Iterator[dict]:
 
     for row in json.loads((csc / "countries.json").read_text()):
         abbreviations = COUNTRY_ABBREVIATIONS.get(row["iso2"], [])
-        english = (geonames_countries.get(row["iso2"]) or {}).get("name") or ""
+        english = ((geonames_countries.get(row["iso2"]) or {}).get("name") or "").strip()
         names = [
             row.get("native") or "",
-            english.strip(),
-            _undotted(english.strip()),
+            english,
+            _undotted(english),
             _without_qualifier(row["name"]),
             *(row.get("translations") or {}).values(),
             *abbreviations,

@@ -314,8 +314,9 @@ def _stray_abroad(place: PlaceRecord, is_primary: bool, context: CrisisContext, 
     if not context.countries or place.country_code in context.countries or place.country_code in named:
         return False
     if place.kind in (CITY, LOCAL):
-        by_other_name = not is_primary and (place.population < SHADOW_EXEMPT_POPULATION or named - context.countries)
-        return place.population < MINOR_POPULATION or bool(by_other_name)
+        another_country_named = bool(named - context.countries)
+        by_other_name = not is_primary and (place.population < SHADOW_EXEMPT_POPULATION or another_country_named)
+        return place.population < MINOR_POPULATION or by_other_name
     return place.kind in (ADMIN1, ADMIN2) and level >= VERY_COMMON_ZIPF
 
 
