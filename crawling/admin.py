@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -226,8 +227,10 @@ class ImportJobAdmin(CoordinatedCrisisMixin, admin.ModelAdmin):
             if mapping_form.is_bound and mapping_form.is_valid():
                 mapping = mapping_form.mapping()
                 if "_start" in request.POST:
-                    if services.import_job_start(job=job, mapping=mapping):
-                        self.log_change(request, job, _("Started the import."))
+                    # The run is sent on commit: after the log entry is written, never beside it.
+                    with transaction.atomic():
+                        if services.import_job_start(job=job, mapping=mapping):
+                            self.log_change(request, job, _("Started the import."))
                     return redirect("admin:crawling_importjob_change", job.pk)
             preview = selectors.import_job_preview(job=job, mapping=mapping)
         elif request.method == "POST" and "_resume" in request.POST:
