@@ -14,6 +14,7 @@ from json.encoder import encode_basestring as _quote  # the C implementation: es
 
 from django.conf import settings
 
+from classification.geolocation.geo import Area, in_another_country, misses_area
 from mapping.privacy import coarse_radius, grid_snap
 from mapping.selectors import CrisisAccess
 from mapping.trust import trust_key, trust_line
@@ -139,17 +140,33 @@ def verified_by(evidence: dict | str | None, trusted: bool = False, lines: dict 
     )
 
 
+# Methods whose point is a place the text names (not the post's own coordinates, not a fallback).
+NAMED_PLACE_METHODS = frozenset({"gazetteer", "geocoder"})
+
+
+def _misses_crisis(access: CrisisAccess, area: Area | None, *, lat, lon, radius_km, method, country_code) -> bool:
+    """The volunteer page's rule (``tasks_app.apis.lease_payload``): a guess that does not reach the drawn area, or
+    without one a named place in another country, is a namesake or another event's photo, not a lead."""
+    if area is not None:
+        return misses_area(area, lat=lat, lon=lon, radius_km=radius_km)
+    return method in NAMED_PLACE_METHODS and in_another_country(country_code or "", access.country_codes)
+
+
 def guess_features(
     rows: Iterable[tuple], *, accesses: dict[int, CrisisAccess], image_url: str, bbox=None
 ) -> tuple[list[str], int]:
     """Features of unverified text-derived guesses (``selectors.GUESS_FIELDS`` rows)."""
     grid = settings.MAP_PUBLIC_GRID_M
     prefix, suffix = image_url.split("{id}")
+    areas = {crisis_id: Area.from_geojson(access.affected_area) for crisis_id, access in accesses.items()}
     out = []
     read = 0
-    for media_id, crisis_id, lat, lon, radius_km, method, is_fallback, text, url, source, posted_at, author in rows:
+    for media_id, crisis_id, lat, lon, radius_km, method, is_fallback, text, url, source, posted_at, author, cc in rows:
         read += 1
         access = accesses[crisis_id]
+        outside = not is_fallback and _misses_crisis(
+            access, areas[crisis_id], lat=lat, lon=lon, radius_km=radius_km, method=method, country_code=cc
+        )
         radius_m = radius_km * 1000.0
         if not access.exact:
             lat, lon = grid_snap(lat, lon, grid)
@@ -164,7 +181,8 @@ def guess_features(
             f"[{lon:.6f},{lat:.6f}]}},"
             f'"properties":{{"layer":"text_guess","unverified":true,"crisis":{_str(access.slug)},'
             f'"hazard":"{access.hazard}","radius_m":{_num(radius_m)},"method":"{method}",'
-            f'"fallback":{"true" if is_fallback else "false"},"exact":{"true" if access.exact else "false"},'
+            f'"fallback":{"true" if is_fallback else "false"},"outside":{"true" if outside else "false"},'
+            f'"exact":{"true" if access.exact else "false"},'
             f'"posted_at":{_time(posted_at)},"source":{_str(source)},"url":{_str(safe_url(url))},'
             f'"text":{_str(text)},"image":"{prefix}{media_id}{suffix}"{author_part}}}}}'
         )

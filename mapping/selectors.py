@@ -91,6 +91,7 @@ class CrisisAccess:
     show_author: bool  # the coordinator view
     is_public: bool
     affected_area: dict | None = None
+    country_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def crisis_access(*, user: AbstractBaseUser | AnonymousUser, crisis: Crisis) -> 
         show_author=user_is_coordinator(user=user, crisis=crisis),
         is_public=crisis.is_public,
         affected_area=crisis.affected_area,
+        country_codes=tuple(crisis.country_codes or ()),
     )
 
 
@@ -266,6 +268,7 @@ GUESS_FIELDS = (
     "post__source",
     "post__posted_at",
     "post__author_handle",
+    "post__text_geolocation__candidates__0__country_code",  # the resolver lists its choice first
 )
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from classification.models import PostGeolocation
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis, user_can_view_private_map, user_is_coordinator
 from geoloc_platform.protected_media import stored_file_response
@@ -29,6 +30,10 @@ def _strings() -> dict:
         "radius": _("Uncertainty (68%)"),
         "review": _("Review"),
         "ambiguous": _("Ambiguous: the crowd placed it at more than one site"),
+        "outside": _(
+            "Outside this crisis's area or countries: probably a place of the same name elsewhere, or a photo of "
+            "another event. Not a lead."
+        ),
         "author": _("Author"),
         "coarse": _("Rounded location (public view)"),
         "live": _("Live"),
@@ -41,6 +46,7 @@ def _strings() -> dict:
         "layerGuesses": _("Unverified text guesses"),
         "layerArea": _("Affected area"),
         "method": _("Found by"),
+        "methods": {value: str(label) for value, label in PostGeolocation.Method.choices},
         "updated": _("updated"),
         "precisions": {"high": _("High"), "medium": _("Medium"), "low": _("Low")},
         "reviews": {

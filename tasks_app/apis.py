@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from classification.geolocation.geo import Area, haversine_km
+from classification.geolocation.geo import Area, haversine_km, in_another_country, misses_area
 from crawling.services import web_url_or_blank
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis
@@ -45,10 +45,6 @@ def volunteer_image_url(assignment: Assignment) -> str:
 
     media = assignment.task.media
     return mapping_image_url(media=media, lease_id=assignment.pk, volunteer_id=assignment.volunteer_id)
-
-
-# The 95% radius of a circular normal error is 1.62 times its 68% radius (Rayleigh quantiles).
-R95_OVER_R68 = 2.4477 / 1.5096
 
 
 def lease_payload(assignment: Assignment) -> dict:
@@ -82,18 +78,15 @@ def lease_payload(assignment: Assignment) -> dict:
                 "radius_m": guess.radius_m,
                 "source": guess.source,
                 "candidates": candidates_near_area(guess.candidates, crisis_area),
-                # A guess that does not reach the affected area is likely a namesake elsewhere, and one wider
-                # than the area says less than the area itself: the page opens on the area in both cases. "Reach"
-                # is the 95% circle: the 68% circle of a state can miss the crisis area inside it.
-                "outside_area": bool(crisis_area)
-                and crisis_area.distance_km(guess.lat, guess.lon) > radius_km * R95_OVER_R68,
+                # A guess that does not reach the affected area, or one wider than the area (it says less than
+                # the area itself): the page opens on the area in both cases.
+                "outside_area": misses_area(crisis_area, lat=guess.lat, lon=guess.lon, radius_km=radius_km),
                 "wider_than_area": bool(crisis_area) and radius_km > crisis_area.radius_km,
-                # Without a drawn area, the crisis's countries are its extent: a place named in another country
-                # is a namesake or another event's photo, never where to start looking unannounced.
+                # Without a drawn area, the crisis's countries are its extent: a guess abroad is never where to
+                # start looking unannounced.
                 "outside_countries": not crisis_area
                 and guess.source == "text"
-                and bool(guess.country_code and task.crisis.country_codes)
-                and guess.country_code not in task.crisis.country_codes,
+                and in_another_country(guess.country_code, task.crisis.country_codes),
             }
             if guess
             else None

@@ -71,3 +71,20 @@ class Area:
         if self.contains(lat, lon):
             return 0.0
         return max(0.0, haversine_km(lat, lon, *self.centre) - self.radius_km)
+
+
+# The 95% radius of a circular normal error is 1.62 times its 68% radius (Rayleigh quantiles).
+R95_OVER_R68 = 2.4477 / 1.5096
+
+
+def misses_area(area: Area | None, *, lat: float, lon: float, radius_km: float) -> bool:
+    """A guess that does not reach the drawn crisis area: likely a namesake elsewhere.
+
+    "Reach" is the 95% circle: the 68% circle of a state can miss the crisis area inside it.
+    """
+    return area is not None and area.distance_km(lat, lon) > radius_km * R95_OVER_R68
+
+
+def in_another_country(country_code: str, crisis_countries) -> bool:
+    """A place in a country that is not the crisis's (both known): a namesake, or another event's photo."""
+    return bool(country_code and crisis_countries) and country_code not in crisis_countries

@@ -8,6 +8,7 @@
   var S = config.strings;
   var COLOURS = { high: "#1a9850", medium: "#f28e2b", low: "#d73027" };
   var GUESS_COLOUR = "#7b3294";
+  var OUTSIDE_COLOUR = "#8a8a8a";  // a guess that does not reach the crisis: drawn, but not as a lead
   var FILTERS = ["crisis", "hazard", "start", "end", "confidence", "tags"];
   var form = document.getElementById("map-filters");
   var liveStatus = document.getElementById("map-live");
@@ -146,7 +147,7 @@
     var list = el("dl", "map-popup-facts");
     row(list, S.posted, when(p.posted_at));
     if (isGuess) {
-      row(list, S.method, p.method);
+      row(list, S.method, S.methods[p.method] || p.method);
     } else {
       row(list, S.answers, p.answers);
       row(list, S.precision, S.precisions[p.precision] || p.precision);
@@ -157,6 +158,7 @@
     root.appendChild(list);
     if (!isGuess && p.verified_by) { root.appendChild(el("p", "map-popup-trust", trustLine(p))); }
     if (p.ambiguous) { root.appendChild(el("p", "map-popup-warn", S.ambiguous)); }
+    if (p.outside) { root.appendChild(el("p", "map-popup-warn", S.outside)); }
     if (!p.exact) { root.appendChild(el("p", "map-popup-note", S.coarse)); }
     var href = safeHref(p.url);
     if (href) {
@@ -173,7 +175,7 @@
     var p = feature.properties;
     var c = feature.geometry.coordinates;
     var isGuess = p.layer === "text_guess";
-    var colour = isGuess ? GUESS_COLOUR : (COLOURS[p.precision] || "#777");
+    var colour = isGuess ? (p.outside ? OUTSIDE_COLOUR : GUESS_COLOUR) : (COLOURS[p.precision] || "#777");
     var reviewed = ["accepted", "moved", "coordinator"].indexOf(reviewState(p)) !== -1;
     var layer = L.circle([c[1], c[0]], {
       radius: Math.max(p.radius_m || 0, 10),
@@ -184,7 +186,11 @@
       fillOpacity: isGuess ? 0.05 : 0.25,
     });
     layer.feature = feature;
-    layer.bindPopup(function () { return popup(feature); }, { maxWidth: 300, minWidth: 240 });
+    // The open layer list sits in the top corner: pan a popup below it, not under it (Leaflet pads top and left
+    // together).
+    var clearOfLayers = phone ? [10, 10] : [10, 100];
+    layer.bindPopup(function () { return popup(feature); },
+      { maxWidth: 300, minWidth: 240, autoPanPaddingTopLeft: clearOfLayers });
     return layer;
   }
 

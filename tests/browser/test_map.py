@@ -4,11 +4,12 @@
 import re
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 
 from geoloc_platform.crises.models import Crisis
 from tests.browser.conftest import screenshot
-from tests.conftest import make_crisis, make_user
+from tests.conftest import jpeg_bytes, make_crisis, make_user
 from tests.mapping.conftest import make_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -148,3 +149,36 @@ def test_the_popup_says_who_checked_a_point_before_it_was_published(page, live_s
     facts = page.locator(".map-popup .map-popup-facts")
     facts.wait_for()
     assert review_line in facts.inner_text()
+
+
+def test_a_text_guess_abroad_is_drawn_grey_and_the_popup_says_it_is_no_lead(page, live_server):
+    """Without a drawn area the crisis's countries are its extent: a guess naming a place elsewhere is not a lead."""
+    from classification.models import PostGeolocation
+    from crawling.models import Media, Post
+    from geoloc_platform.crises.models import CrisisMembership
+
+    crisis = make_crisis()
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE, country_codes=["BR"], affected_area=None)
+    responder = make_user("responder")
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+    for key, lon, country in (("home", -51.22, "BR"), ("abroad", -51.16, "NP")):
+        post = Post.objects.create(crisis=crisis, source="mastodon", source_id=key, text=f"Flooding, {key}")
+        media = Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.QUEUED)
+        media.image.save(f"{key}.jpg", ContentFile(jpeg_bytes()), save=True)
+        candidates = [{"name": key, "lat": -30.03, "lon": lon, "country_code": country}]
+        PostGeolocation.objects.create(
+            post=post, lat=-30.03, lon=lon, radius_km=0.5, method="gazetteer", candidates=candidates
+        )
+
+    sign_in(page, live_server, responder)
+    page.goto(f"/map/?crisis={crisis.slug}&lat=-30.03&lon=-51.19&z=13&guesses=1")
+    page.wait_for_function("document.querySelector('#map-count').textContent.includes('2 text guesses')")
+    assert page.locator("path.leaflet-interactive[stroke='#7b3294']").count() == 1
+    page.locator("path.leaflet-interactive[stroke='#8a8a8a']").click()
+    popup = page.locator(".map-popup")
+    popup.wait_for()
+    assert "Flooding, abroad" in popup.inner_text()
+    assert "Not a lead" in popup.locator(".map-popup-warn").inner_text()
+    assert "Offline gazetteer" in popup.locator(".map-popup-facts").inner_text()
+    page.wait_for_timeout(500)  # let the popup fade in and the map pan to it before the screenshot
+    screenshot(page, "map_guess_abroad")

@@ -210,6 +210,40 @@ class TestGuesses:
         assert props["layer"] == "text_guess" and props["unverified"] is True
         assert props["radius_m"] == 2000.0
 
+    @staticmethod
+    def _guess(crisis, key: str, *, lat: float, lon: float, method: str = "gazetteer", country: str = "") -> int:
+        from classification.models import PostGeolocation
+        from crawling.models import Media, Post
+
+        post = Post.objects.create(crisis=crisis, source="mastodon", source_id=key, text=f"Post {key}")
+        media = Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.QUEUED)
+        candidates = [{"name": key, "lat": lat, "lon": lon, "country_code": country}] if country else []
+        PostGeolocation.objects.create(post=post, lat=lat, lon=lon, radius_km=3.0, method=method, candidates=candidates)
+        return media.pk
+
+    def _outside(self, crisis, user) -> dict[int, bool]:
+        response = client_for(user).get("/api/map/guesses/", {"crisis": crisis.slug})
+        return {f["id"]: f["properties"]["outside"] for f in json.loads(response.content)["features"]}
+
+    def test_without_a_drawn_area_a_place_named_in_another_country_is_marked_outside(self, active_crises):
+        crisis = active_crises["crisis"]
+        Crisis.objects.filter(pk=crisis.pk).update(country_codes=["ZZ"], affected_area=None)
+        home = self._guess(crisis, "home", lat=10.0, lon=10.0, country="ZZ")
+        abroad = self._guess(crisis, "abroad", lat=40.0, lon=60.0, country="YY")
+        posted_there = self._guess(crisis, "native", lat=40.0, lon=60.0, method="native")  # the post's own point
+        assert self._outside(crisis, active_crises["responder"]) == {home: False, abroad: True, posted_there: False}
+
+    def test_with_a_drawn_area_a_guess_that_does_not_reach_it_is_marked_outside(self, active_crises):
+        crisis = active_crises["crisis"]
+        square = [[10.0, 10.0], [10.2, 10.0], [10.2, 10.2], [10.0, 10.2], [10.0, 10.0]]
+        Crisis.objects.filter(pk=crisis.pk).update(
+            country_codes=["ZZ"], affected_area={"type": "Polygon", "coordinates": [square]}
+        )
+        inside = self._guess(crisis, "inside", lat=10.1, lon=10.1, country="ZZ")
+        near = self._guess(crisis, "near", lat=10.1, lon=10.23, country="ZZ")  # 3 km out, within its 95% reach
+        far = self._guess(crisis, "far", lat=12.0, lon=10.1, country="ZZ")  # 200 km out, same country
+        assert self._outside(crisis, active_crises["responder"]) == {inside: False, near: False, far: True}
+
 
 class TestDashboardApi:
     def test_coordinators_get_the_snapshot_others_a_404(self, active_crises):
