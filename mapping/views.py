@@ -5,7 +5,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from classification.models import PostGeolocation
@@ -96,11 +95,14 @@ def map_page(request: HttpRequest) -> HttpResponse:
 
 
 def crisis_map(request: HttpRequest, slug: str) -> HttpResponse:
-    """A crisis's map: the map page filtered to it (the link to put on the crisis page)."""
+    """A crisis's map: the map page filtered to it (the link to put on the crisis page), with the rest of the
+    query string (``guesses=1``, a view) kept."""
     crisis = get_object_or_404(Crisis, slug=slug)
     if selectors.crisis_access(user=request.user, crisis=crisis) is None:
         raise Http404("No such crisis.")
-    return redirect(f"{reverse('mapping:map')}?{urlencode({'crisis': slug})}")
+    query = request.GET.copy()
+    query["crisis"] = slug
+    return redirect(f"{reverse('mapping:map')}?{query.urlencode()}")
 
 
 def dashboard_chart_strings() -> dict:

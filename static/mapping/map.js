@@ -130,6 +130,14 @@
     return p.verified_by.checks > 0 ? "checked" : "automatic";
   }
 
+  var numbers = new Intl.NumberFormat(document.documentElement.lang || "en", { maximumFractionDigits: 1 });
+
+  // "± 80 m", "± 2.5 km", "± 106 km": metres read badly once a guess covers a region.
+  function distance(metres) {
+    if (metres < 1000) { return Math.round(metres) + " m"; }
+    return numbers.format(metres < 10000 ? metres / 1000 : Math.round(metres / 1000)) + " km";
+  }
+
   function popup(feature) {
     var p = feature.properties;
     var root = el("div", "map-popup");
@@ -153,7 +161,7 @@
       row(list, S.precision, S.precisions[p.precision] || p.precision);
       row(list, S.review, S.reviews[reviewState(p)] || p.review);
     }
-    if (p.radius_m !== null) { row(list, S.radius, "± " + Math.round(p.radius_m) + " m"); }
+    if (p.radius_m !== null) { row(list, S.radius, "± " + distance(p.radius_m)); }
     if (p.author) { row(list, S.author, p.author); }
     root.appendChild(list);
     if (!isGuess && p.verified_by) { root.appendChild(el("p", "map-popup-trust", trustLine(p))); }

@@ -161,13 +161,13 @@ def test_a_text_guess_abroad_is_drawn_grey_and_the_popup_says_it_is_no_lead(page
     Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE, country_codes=["BR"], affected_area=None)
     responder = make_user("responder")
     CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
-    for key, lon, country in (("home", -51.22, "BR"), ("abroad", -51.16, "NP")):
+    for key, lon, country, radius_km in (("home", -51.22, "BR", 0.5), ("abroad", -51.16, "NP", 2.5)):
         post = Post.objects.create(crisis=crisis, source="mastodon", source_id=key, text=f"Flooding, {key}")
         media = Media.objects.create(crisis=crisis, post=post, stage=Media.Stage.QUEUED)
         media.image.save(f"{key}.jpg", ContentFile(jpeg_bytes()), save=True)
         candidates = [{"name": key, "lat": -30.03, "lon": lon, "country_code": country}]
         PostGeolocation.objects.create(
-            post=post, lat=-30.03, lon=lon, radius_km=0.5, method="gazetteer", candidates=candidates
+            post=post, lat=-30.03, lon=lon, radius_km=radius_km, method="gazetteer", candidates=candidates
         )
 
     sign_in(page, live_server, responder)
@@ -180,5 +180,6 @@ def test_a_text_guess_abroad_is_drawn_grey_and_the_popup_says_it_is_no_lead(page
     assert "Flooding, abroad" in popup.inner_text()
     assert "Not a lead" in popup.locator(".map-popup-warn").inner_text()
     assert "Offline gazetteer" in popup.locator(".map-popup-facts").inner_text()
+    assert "± 2.5 km" in popup.locator(".map-popup-facts").inner_text()
     page.wait_for_timeout(500)  # let the popup fade in and the map pan to it before the screenshot
     screenshot(page, "map_guess_abroad")

@@ -40,6 +40,9 @@ def test_the_map_page_lists_private_crises_only_to_their_members(active_crises):
 def test_crisis_map_redirects_to_the_filtered_map(active_crises):
     response = Client().get(f"/crises/{active_crises['crisis'].slug}/map/")
     assert response.status_code == 302 and response["Location"].endswith("/map/?crisis=porto-alegre-floods")
+    # The rest of a shared link survives the redirect; the crisis is the one in the path.
+    response = Client().get(f"/crises/{active_crises['crisis'].slug}/map/", {"guesses": "1", "crisis": "other"})
+    assert response["Location"].endswith("/map/?guesses=1&crisis=porto-alegre-floods")
 
 
 def test_the_dashboard_is_for_the_crisis_coordinators(active_crises):
