@@ -169,6 +169,26 @@ def searchable_places(*, country_codes: frozenset[str]) -> list[tuple[str, str, 
     return rows
 
 
+_country_circles: dict[frozenset[str], tuple[float, list[dict]]] = {}
+
+
+def country_circles(*, country_codes: frozenset[str]) -> list[dict]:
+    """``{lat, lon, radius_m}`` of each of these countries as the gazetteer holds it (a crisis without a drawn area
+    is its countries: where a map of it opens). Read again once a minute at most."""
+    now = time.monotonic()
+    cached = _country_circles.get(country_codes)
+    if cached is not None and now - cached[0] < FINGERPRINT_TTL_SECONDS:
+        return cached[1]
+    countries = Place.objects.filter(kind=Place.Kind.COUNTRY, country_code__in=country_codes)
+    circles = [
+        {"lat": lat, "lon": lon, "radius_m": radius_km * 1000}
+        for lat, lon, radius_km in countries.order_by("country_code").values_list("lat", "lon", "radius_km")
+    ]
+    _country_circles[country_codes] = (now, circles)
+    return circles
+
+
 def searchable_places_forget() -> None:
-    """Drop this process's copy of the searchable places (tests: rolled-back Place rows)."""
+    """Drop this process's copy of the searchable places and country circles (tests: rolled-back Place rows)."""
     _searchable.clear()
+    _country_circles.clear()

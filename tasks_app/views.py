@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from classification.selectors import country_circles
 from geoloc_platform.accounts.services import guest_account_create
 from geoloc_platform.client_address import client_address
 from geoloc_platform.crises.models import Crisis
@@ -143,6 +144,10 @@ def task_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "expires_at": assignment.expires_at.isoformat(),
         "posted_at": None,
         "crisis_area": crisis.affected_area,
+        # Without a drawn area, where the map opens when the text names no place: the crisis's countries.
+        "crisis_countries": []
+        if crisis.affected_area
+        else country_circles(country_codes=frozenset(crisis.country_codes or ())),
         "tile_url": settings.MAP_TILE_URL,
         "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
         "heartbeat_seconds": settings.CROWD_HEARTBEAT_INTERVAL_SECONDS,

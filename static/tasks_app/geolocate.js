@@ -75,7 +75,16 @@
     }
     if (area) { return area.getBounds(); }
     if (guess) { return circleBounds(guess.lat, guess.lon, guess.radius_m); }
-    return null;
+    return countriesBounds();
+  }
+  // A crisis without a drawn area is its countries: open there, not on the whole world, when the text names no place.
+  function countriesBounds() {
+    var bounds = null;
+    (data.crisis_countries || []).forEach(function (country) {
+      var circle = circleBounds(country.lat, country.lon, country.radius_m);
+      bounds = bounds ? bounds.extend(circle) : circle;
+    });
+    return bounds;
   }
   moveMap(function () {
     var bounds = firstView();

@@ -186,6 +186,21 @@ def test_without_a_crisis_area_a_country_guess_shows_the_country(page, crisis):
     screenshot(page, "geolocate_country_guess")
 
 
+def test_without_a_crisis_area_or_a_text_place_the_map_opens_on_the_crisis_countries(page, crisis):
+    from classification.models import Place
+
+    Place.objects.create(
+        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
+    )
+    type(crisis).objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"])
+    queue(crisis, eases=(0.9,), with_file=True)  # its post names no place: no guess
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    lat, lon = pin_at_map_centre(page)
+    assert abs(lat + 12.0) < 1 and abs(lon - 40.0) < 1  # not the whole world's centre
+    assert 4 <= map_zoom(page) <= 7
+    screenshot(page, "geolocate_crisis_countries")
+
+
 def test_several_candidate_places_can_each_be_visited(page, crisis):
     (image,) = queue(crisis, eases=(0.9,), with_file=True)
     text_guess(
