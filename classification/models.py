@@ -46,6 +46,7 @@ class Place(models.Model):
             models.CheckConstraint(condition=models.Q(lon__gte=-180, lon__lte=180), name="place_lon_range"),
             models.CheckConstraint(condition=models.Q(radius_km__gt=0), name="place_radius_positive"),
         ]
+        indexes = [models.Index(fields=["lat", "lon"], name="place_lat_lon")]  # the towns near a point
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()}, {self.country_code or '-'})"

@@ -1,11 +1,13 @@
 """Reads of the classification app: text locations, relevance decisions, training labels."""
 
+import math
 import time
 import unicodedata
 
 from django.db.models import QuerySet
 
 from classification.geolocation.crisis_places import SPECIFIC_RADIUS_KM
+from classification.geolocation.geo import haversine_km
 from classification.geolocation.loader import FINGERPRINT_TTL_SECONDS, gazetteer_fingerprint
 from classification.models import (
     MediaRelevance,
@@ -186,6 +188,42 @@ def country_circles(*, country_codes: frozenset[str]) -> list[dict]:
     ]
     _country_circles[country_codes] = (now, circles)
     return circles
+
+
+# Towns of 500 people lie this near nearly every inhabited point; farther out (sea, ice, desert) the gazetteer cannot
+# say which country a point is in, and it is not called abroad.
+COUNTRY_READING_KM = 60.0
+TOWN_KINDS = (Place.Kind.CITY, Place.Kind.LOCAL)
+
+
+def km_outside_countries(*, lat: float, lon: float, country_codes: frozenset[str]) -> float:
+    """How far a point lies outside these countries, read from the gazetteer's towns: 0 when the nearest town within
+    ``COUNTRY_READING_KM`` is in one of them, or when no town is that near; else the distance to the nearest of their
+    towns that near, or, with none, to the nearest of their countries' circles (at least the reading distance).
+    Approximate at a border by the spacing of towns: callers allow a margin."""
+    if not country_codes:
+        return 0.0
+    dlat = COUNTRY_READING_KM / 111.32
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    towns = Place.objects.filter(
+        kind__in=TOWN_KINDS, lat__range=(lat - dlat, lat + dlat), lon__range=(lon - dlon, lon + dlon)
+    ).values_list("lat", "lon", "country_code")
+    nearest, nearest_home = None, None
+    for town_lat, town_lon, country in towns:
+        km = haversine_km(lat, lon, town_lat, town_lon)
+        if km > COUNTRY_READING_KM:
+            continue
+        if nearest is None or km < nearest[0]:
+            nearest = (km, country)
+        if country in country_codes and (nearest_home is None or km < nearest_home):
+            nearest_home = km
+    if nearest is None or nearest[1] in country_codes:
+        return 0.0
+    if nearest_home is not None:
+        return nearest_home
+    circles = country_circles(country_codes=country_codes)
+    beyond = [haversine_km(lat, lon, c["lat"], c["lon"]) - c["radius_m"] / 1000 for c in circles]
+    return max(COUNTRY_READING_KM, min(beyond, default=COUNTRY_READING_KM))
 
 
 def searchable_places_forget() -> None:

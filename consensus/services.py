@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from classification.selectors import km_outside_countries
 from consensus import selectors
 from consensus.aggregation import dawid_skene, item_results, majority_vote
 from consensus.agreement import generalised_fleiss_kappa, krippendorff_alpha, rating_counts
@@ -250,6 +251,14 @@ def publication_rule(*, crisis: Crisis) -> Rule:
     )
 
 
+def _distance_outside_crisis_m(crisis: Crisis, *, lat: float, lon: float) -> float:
+    """Metres outside the crisis's drawn area; without one, outside its countries (the crisis's extent then)."""
+    if crisis.affected_area:
+        return distance_outside_area_m(lat=lat, lon=lon, area=crisis.affected_area)
+    countries = frozenset(crisis.country_codes or ())
+    return km_outside_countries(lat=lat, lon=lon, country_codes=countries) * 1000 if countries else 0.0
+
+
 def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
     """An image's pins and checks with what is known of their authors, and its "cannot geolocate" count."""
     crisis = media.crisis
@@ -264,7 +273,7 @@ def location_evidence(*, media: Media) -> tuple[list[Pin], list[Check], int]:
         if row.lat is None:
             continue
         standing = standings[row.volunteer_id]
-        outside = distance_outside_area_m(lat=row.lat, lon=row.lon, area=crisis.affected_area) - margin_m
+        outside = _distance_outside_crisis_m(crisis, lat=row.lat, lon=row.lon) - margin_m
         pins.append(
             Pin(
                 answer_id=row.answer_id,

@@ -125,6 +125,35 @@ class TestLocationConsensus:
         assert CrowdTask.objects.get(media=image, kind="geolocation").status == CrowdTask.Status.RETIRED
         assert CrowdTask.objects.filter(media=image, kind="review").exists()
 
+    def test_without_a_drawn_area_agreeing_pins_in_another_country_go_to_a_coordinator(self, crisis, volunteers):
+        """The crisis's countries are its extent then; which country a pin is in is read from the gazetteer's towns
+        (invented here: one town at home, one abroad 500 km away), and a pin far from any town is not abroad."""
+        from classification.models import Place
+        from geoloc_platform.crises.models import Crisis
+
+        for kind, country, lat, lon, radius_km in (
+            ("country", "ZZ", 10.0, 10.0, 200.0),
+            ("city", "ZZ", 10.0, 10.0, 3.0),
+            ("city", "YY", 14.0, 12.0, 3.0),
+        ):
+            Place.objects.create(
+                kind=kind, name=f"{kind} {country}", country_code=country, lat=lat, lon=lon, radius_km=radius_km,
+                source_id=f"{kind}-{country}",
+            )  # fmt: skip
+        Crisis.objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"], area_margin_km=10)
+        spots = {"home": (10.01, 10.01), "abroad": (14.01, 12.01), "far from towns": (30.0, 30.0)}
+        images = {name: make_media(crisis, n) for n, name in enumerate(spots)}
+        for name, (lat, lon) in spots.items():
+            for volunteer, step in zip(volunteers, (0, 0.0003, 0.0006), strict=False):
+                pin(images[name], volunteer, lat + step, lon)
+        status = {name: services.location_consensus_update(media_id=image.pk) for name, image in images.items()}
+
+        assert status["home"].status == status["far from towns"].status == LocationConsensus.Status.DONE
+        assert status["abroad"].status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW
+        # 497 km from the country's centre, less its radius (200 km) and the crisis's margin (10 km)
+        assert "287 km outside the crisis area" in status["abroad"].reason
+        assert Media.objects.get(pk=images["abroad"].pk).stage != Media.Stage.PUBLISHED
+
     def test_majority_cannot_geolocate_retires_the_image_as_such(self, crisis, volunteers):
         image = make_media(crisis, 0)
         cannot(image, volunteers[0])
