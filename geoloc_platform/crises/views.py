@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from geoloc_platform.crises import selectors
+from geoloc_platform.crises.codes import country_names
 from geoloc_platform.crises.models import Crisis
 
 
@@ -23,5 +24,6 @@ def crisis_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "counts": counts,
         "can_contribute": selectors.user_can_contribute(user=request.user, crisis=crisis),
         "is_coordinator": selectors.user_is_coordinator(user=request.user, crisis=crisis),
+        "countries": [country_names().get(code, code) for code in crisis.country_codes or ()],
     }
     return render(request, "crises/detail.html", context)
