@@ -401,7 +401,11 @@ def _apply_retirement(*, media: Media, consensus: LocationConsensus, verify: Pin
         status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW and consensus.lat is not None
     ):
         crowd.crowd_review_task_create(
-            media_id=media.pk, lat=consensus.lat, lon=consensus.lon, radius_m=consensus.radius_68_m
+            media_id=media.pk,
+            lat=consensus.lat,
+            lon=consensus.lon,
+            radius_m=consensus.radius_68_m,
+            reason=consensus.reason if status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW else "",
         )
     duplicates_share_result(media_id=media.pk)
 

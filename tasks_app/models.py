@@ -68,6 +68,8 @@ class CrowdTask(models.Model):
     reference_lat = models.FloatField(null=True, blank=True)
     reference_lon = models.FloatField(null=True, blank=True)
     reference_radius_m = models.FloatField(null=True, blank=True)
+    # Review tasks: why the consensus asked for one (its reason, as the admin shows it), for the reviewer.
+    reference_reason = models.CharField(max_length=300, blank=True)
     # Verification tasks: the Street View the pinner recorded as evidence, shown beside the photo.
     reference_pano_lat = models.FloatField(null=True, blank=True)
     reference_pano_lon = models.FloatField(null=True, blank=True)

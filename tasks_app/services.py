@@ -710,9 +710,10 @@ def crowd_task_set_redundancy(*, task_id: int, redundancy: int) -> CrowdTask:
 
 @transaction.atomic
 def crowd_review_task_create(
-    *, media_id: int, lat: float, lon: float, radius_m: float | None = None, redundancy: int = 1
+    *, media_id: int, lat: float, lon: float, radius_m: float | None = None, reason: str = "", redundancy: int = 1
 ) -> CrowdTask:
-    """A review of a consensus location by a volunteer who did not pin the image (the consensus app calls this)."""
+    """A review of a consensus location by a volunteer who did not pin the image (the consensus app calls this);
+    ``reason`` says why, to the reviewer."""
     media = Media.objects.select_related("crisis").get(pk=media_id)
     task, created = CrowdTask.objects.get_or_create(
         media=media,
@@ -723,13 +724,16 @@ def crowd_review_task_create(
             "reference_lat": lat,
             "reference_lon": lon,
             "reference_radius_m": radius_m,
+            "reference_reason": reason[:300],
             "priority": 1.0,
             "expert_priority": 1.0,
             "random_key": random.random(),
         },
     )
     if not created:
-        CrowdTask.objects.filter(pk=task.pk).update(reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m)
+        CrowdTask.objects.filter(pk=task.pk).update(
+            reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m, reference_reason=reason[:300]
+        )
         task = crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + redundancy)
     return task
 

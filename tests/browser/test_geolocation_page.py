@@ -449,7 +449,9 @@ def test_on_a_phone_the_page_fits_and_a_tap_places_the_pin(browser, live_server,
 
 def test_the_review_page_accepts_the_location_with_two_keys(page, crisis):
     (image,) = queue(crisis, eases=(0.9,), kinds=("rating",), with_file=True)
-    services.crowd_review_task_create(media_id=image.pk, lat=-30.0277, lon=-51.2287, radius_m=120)
+    services.crowd_review_task_create(
+        media_id=image.pk, lat=-30.0277, lon=-51.2287, radius_m=120, reason="the pins are 12 km outside the area"
+    )
     reviewer = make_user("rita")
     services.volunteer_skill_set(user_id=reviewer.pk, skill=0.8, record=(40, 42, 20))
     page.goto(f"/crises/{crisis.slug}/review/")
@@ -458,6 +460,7 @@ def test_the_review_page_accepts_the_location_with_two_keys(page, crisis):
     page.get_by_role("button", name="Log in").click()
     page.locator("#task-map.leaflet-container").wait_for()
     assert page.locator("#task-map .leaflet-marker-icon").count() == 1  # the location under review
+    assert page.locator("#review-reason").inner_text() == "Why it needs a review: the pins are 12 km outside the area"
     screenshot(page, "review_page")
     page.keyboard.press("a")
     page.keyboard.press("Enter")

@@ -153,6 +153,8 @@ class TestLocationConsensus:
         # 497 km from the country's centre, less its radius (200 km) and the crisis's margin (10 km)
         assert "287 km outside the crisis area" in status["abroad"].reason
         assert Media.objects.get(pk=images["abroad"].pk).stage != Media.Stage.PUBLISHED
+        review = CrowdTask.objects.get(media=images["abroad"], kind=CrowdTask.Kind.REVIEW)
+        assert review.reference_reason == status["abroad"].reason  # the reviewer is told why
 
     def test_majority_cannot_geolocate_retires_the_image_as_such(self, crisis, volunteers):
         image = make_media(crisis, 0)
