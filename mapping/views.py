@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from classification.models import PostGeolocation
+from classification.selectors import country_circles
 from geoloc_platform.crises.models import Crisis
 from geoloc_platform.crises.selectors import user_can_view_crisis, user_can_view_private_map, user_is_coordinator
 from geoloc_platform.protected_media import stored_file_response
@@ -80,6 +81,8 @@ def map_page(request: HttpRequest) -> HttpResponse:
                 "exact": a.exact,
                 "coordinator": a.show_author,
                 "area": a.affected_area,
+                # Where the map opens on a crisis with no drawn area and no point yet: its countries.
+                "countries": [] if a.affected_area else country_circles(country_codes=frozenset(a.country_codes)),
             }
             for a in accesses
         ],

@@ -364,8 +364,20 @@
     }
   }
 
+  // A crisis without a drawn area is its countries: with no point yet either, the map opens on them.
+  function countriesBounds() {
+    var bounds = L.latLngBounds([]);
+    selectedCrises().forEach(function (crisis) {
+      (crisis.countries || []).forEach(function (c) {
+        bounds.extend(L.latLng(c.lat, c.lon).toBounds(2 * c.radius_m));
+      });
+    });
+    return bounds;
+  }
+
   function fitToData() {
     var bounds = areas.getBounds();
+    if (!bounds.isValid() && !verified.getLayers().length) { bounds = countriesBounds(); }
     if (verified.getLayers().length) {
       var data = verified.getBounds();
       bounds = bounds.isValid() ? bounds.extend(data) : data;

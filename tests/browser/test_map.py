@@ -183,3 +183,25 @@ def test_a_text_guess_abroad_is_drawn_grey_and_the_popup_says_it_is_no_lead(page
     assert "± 2.5 km" in popup.locator(".map-popup-facts").inner_text()
     page.wait_for_timeout(500)  # let the popup fade in and the map pan to it before the screenshot
     screenshot(page, "map_guess_abroad")
+
+
+def test_a_crisis_with_no_drawn_area_and_no_point_yet_opens_on_its_countries(page, live_server):
+    from classification.models import Place
+    from geoloc_platform.crises.models import CrisisMembership
+
+    Place.objects.create(
+        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
+    )
+    crisis = make_crisis()
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE, country_codes=["ZZ"], affected_area=None)
+    responder = make_user("responder")
+    CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
+
+    sign_in(page, live_server, responder)
+    page.goto(f"/map/?crisis={crisis.slug}")
+    page.get_by_text("Live").wait_for()
+    # The view is written to the address once it settles; before the fix it stayed on the world's centre, zoom 2.
+    page.wait_for_function("Math.abs(parseFloat(new URLSearchParams(location.search).get('lat')) + 12) < 1")
+    view = page.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    assert abs(float(view["lon"]) - 40.0) < 1 and int(view["z"]) >= 4
+    screenshot(page, "map_crisis_countries")
