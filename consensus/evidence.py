@@ -111,6 +111,7 @@ class Rule:
     outside_weight: float = 0.1
     check_radius_m: float = 50.0  # a "yes" says the photo was taken within this distance of the pin
     nearby_m: float = 500.0  # a "medium" pin this close to the high-precision pins agrees with them ("nearby")
+    extent: str = "the crisis area"  # what "outside" is measured from, in the reasons: the drawn area, or countries
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     if support and all(p.outside_area_m > 0 for p in support):
         return Decision(
             Outcome.NEEDS_EXPERT_REVIEW,
-            f"the pins are {outside / 1000:.0f} km outside the crisis area: a coordinator checks it",
+            f"the pins are {outside / 1000:.0f} km outside {rule.extent}: a coordinator checks it",
             trusted=trusted,
             **located,
         )

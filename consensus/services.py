@@ -248,7 +248,15 @@ def publication_rule(*, crisis: Crisis) -> Rule:
         prior_weight=settings.CONSENSUS_PRIOR_CONFIRM_WEIGHT,
         check_radius_m=settings.CROWD_VERIFY_YES_M,
         nearby_m=settings.CROWD_VERIFY_NEARBY_M,
+        extent=_extent(crisis),
     )
+
+
+def _extent(crisis: Crisis) -> str:
+    """What a pin is "outside" of, as the reasons say it: a coordinator who set the wrong countries sees which."""
+    if crisis.affected_area or not crisis.country_codes:
+        return "the crisis area"
+    return f"the crisis's countries ({', '.join(crisis.country_codes)})"
 
 
 def _distance_outside_crisis_m(crisis: Crisis, *, lat: float, lon: float) -> float:

@@ -151,7 +151,7 @@ class TestLocationConsensus:
         assert status["home"].status == status["far from towns"].status == LocationConsensus.Status.DONE
         assert status["abroad"].status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW
         # 497 km from the country's centre, less its radius (200 km) and the crisis's margin (10 km)
-        assert "287 km outside the crisis area" in status["abroad"].reason
+        assert "287 km outside the crisis's countries (ZZ)" in status["abroad"].reason
         assert Media.objects.get(pk=images["abroad"].pk).stage != Media.Stage.PUBLISHED
         review = CrowdTask.objects.get(media=images["abroad"], kind=CrowdTask.Kind.REVIEW)
         assert review.reference_reason == status["abroad"].reason  # the reviewer is told why
