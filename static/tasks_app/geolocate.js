@@ -124,6 +124,12 @@
       document.getElementById("task-map").focus();
     });
   });
+  var showCountries = document.getElementById("show-crisis-countries");
+  if (showCountries && countriesBounds()) {
+    showCountries.addEventListener("click", function () {
+      moveMap(function () { map.fitBounds(countriesBounds(), {animate: false}); });
+    });
+  }
   var showArea = document.getElementById("show-crisis-area");
   if (showArea && area) {
     showArea.addEventListener("click", function () {

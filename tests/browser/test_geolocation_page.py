@@ -201,6 +201,27 @@ def test_without_a_crisis_area_or_a_text_place_the_map_opens_on_the_crisis_count
     screenshot(page, "geolocate_crisis_countries")
 
 
+def test_a_guess_abroad_is_shown_and_a_button_takes_the_map_to_the_crisis_countries(page, crisis):
+    from classification.models import Place
+
+    Place.objects.create(
+        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
+    )
+    type(crisis).objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"])
+    (image,) = queue(crisis, eases=(0.9,), with_file=True)
+    PostGeolocation.objects.create(
+        post=image.post, lat=28.0, lon=84.0, radius_km=100, method="gazetteer",
+        candidates=[{"name": "Elsewhere", "lat": 28.0, "lon": 84.0, "kind": "country", "country_code": "YY"}],
+    )  # fmt: skip
+    log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
+    page.locator("#guess-outside-countries").wait_for()
+    lat, lon = pin_at_map_centre(page)
+    assert abs(lat - 28.0) < 1 and abs(lon - 84.0) < 1  # the page shows where the text points, announced
+    lat, lon = pin_after_clicking(page, page.get_by_role("button", name="Show the crisis's countries"))
+    assert abs(lat + 12.0) < 1 and abs(lon - 40.0) < 1
+    screenshot(page, "geolocate_guess_abroad_countries")
+
+
 def test_several_candidate_places_can_each_be_visited(page, crisis):
     (image,) = queue(crisis, eases=(0.9,), with_file=True)
     text_guess(
