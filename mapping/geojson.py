@@ -144,12 +144,14 @@ def verified_by(evidence: dict | str | None, trusted: bool = False, lines: dict 
 NAMED_PLACE_METHODS = frozenset({"gazetteer", "geocoder"})
 
 
-def _misses_crisis(access: CrisisAccess, area: Area | None, *, lat, lon, radius_km, method, country_code) -> bool:
+def _misses_crisis(
+    access: CrisisAccess, area: Area | None, *, lat: float, lon: float, radius_km: float, method: str, country_code: str
+) -> bool:
     """The volunteer page's rule (``tasks_app.apis.lease_payload``): a guess that does not reach the drawn area, or
     without one a named place in another country, is a namesake or another event's photo, not a lead."""
     if area is not None:
         return misses_area(area, lat=lat, lon=lon, radius_km=radius_km)
-    return method in NAMED_PLACE_METHODS and in_another_country(country_code or "", access.country_codes)
+    return method in NAMED_PLACE_METHODS and in_another_country(country_code, access.country_codes)
 
 
 def guess_features(
@@ -165,7 +167,7 @@ def guess_features(
         read += 1
         access = accesses[crisis_id]
         outside = not is_fallback and _misses_crisis(
-            access, areas[crisis_id], lat=lat, lon=lon, radius_km=radius_km, method=method, country_code=cc
+            access, areas[crisis_id], lat=lat, lon=lon, radius_km=radius_km, method=method, country_code=cc or ""
         )
         radius_m = radius_km * 1000.0
         if not access.exact:

@@ -714,6 +714,7 @@ def crowd_review_task_create(
 ) -> CrowdTask:
     """A review of a consensus location by a volunteer who did not pin the image (the consensus app calls this);
     ``reason`` says why, to the reviewer."""
+    reason = reason[:300]  # the field's length
     media = Media.objects.select_related("crisis").get(pk=media_id)
     task, created = CrowdTask.objects.get_or_create(
         media=media,
@@ -724,7 +725,7 @@ def crowd_review_task_create(
             "reference_lat": lat,
             "reference_lon": lon,
             "reference_radius_m": radius_m,
-            "reference_reason": reason[:300],
+            "reference_reason": reason,
             "priority": 1.0,
             "expert_priority": 1.0,
             "random_key": random.random(),
@@ -732,7 +733,7 @@ def crowd_review_task_create(
     )
     if not created:
         CrowdTask.objects.filter(pk=task.pk).update(
-            reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m, reference_reason=reason[:300]
+            reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m, reference_reason=reason
         )
         task = crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + redundancy)
     return task
