@@ -179,3 +179,15 @@ def wait_for_task_page(page, *, showing: int | None = None, leaving: int | None 
         arg=[showing, leaving],
     )
     page.wait_for_load_state()  # the page's scripts listen for keys once it has loaded
+
+
+def crisis_without_area_in_zedland(crisis) -> None:
+    """The crisis loses its drawn area and lies in invented Zedland (ZZ), a country of the gazetteer centred at
+    12 S 40 E with a 400 km radius: where the maps of such a crisis open."""
+    from classification.models import Place
+    from geoloc_platform.crises.models import Crisis
+
+    Place.objects.create(
+        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
+    )
+    Crisis.objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"])

@@ -13,7 +13,7 @@ from classification.models import PostGeolocation
 from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
 from tasks_app.models import Answer, Assignment, CrowdTask, Report
-from tests.browser.conftest import PHONE, screenshot, wait_for_task_page
+from tests.browser.conftest import PHONE, crisis_without_area_in_zedland, screenshot, wait_for_task_page
 from tests.conftest import PASSWORD, make_crisis, make_user
 from tests.tasks_app.conftest import queue
 
@@ -30,8 +30,8 @@ def crisis(db):
     return crisis_transition(crisis=crisis, action="launch", user=coordinator)
 
 
-def text_guess(media, *, lat, lon, radius_km, candidates=(), method="gazetteer", span=None):
-    """The text geolocation stage's result for the image's post."""
+def text_guess(media, *, lat, lon, radius_km, candidates=(), method="gazetteer", span=None, country=""):
+    """The text geolocation stage's result for the image's post; ``country`` is its candidates' country code."""
     spans = []
     if span:
         start = media.post.text.index(span)
@@ -43,7 +43,7 @@ def text_guess(media, *, lat, lon, radius_km, candidates=(), method="gazetteer",
         radius_km=radius_km,
         method=method,
         candidates=[
-            {"name": name, "lat": c_lat, "lon": c_lon, "kind": "".join(kind)}
+            {"name": name, "lat": c_lat, "lon": c_lon, "kind": "".join(kind), "country_code": country}
             for name, c_lat, c_lon, *kind in candidates
         ],
         spans=spans,
@@ -187,12 +187,7 @@ def test_without_a_crisis_area_a_country_guess_shows_the_country(page, crisis):
 
 
 def test_without_a_crisis_area_or_a_text_place_the_map_opens_on_the_crisis_countries(page, crisis):
-    from classification.models import Place
-
-    Place.objects.create(
-        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
-    )
-    type(crisis).objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"])
+    crisis_without_area_in_zedland(crisis)
     queue(crisis, eases=(0.9,), with_file=True)  # its post names no place: no guess
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     lat, lon = pin_at_map_centre(page)
@@ -202,17 +197,11 @@ def test_without_a_crisis_area_or_a_text_place_the_map_opens_on_the_crisis_count
 
 
 def test_a_guess_abroad_is_shown_and_a_button_takes_the_map_to_the_crisis_countries(page, crisis):
-    from classification.models import Place
-
-    Place.objects.create(
-        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
-    )
-    type(crisis).objects.filter(pk=crisis.pk).update(affected_area=None, country_codes=["ZZ"])
+    crisis_without_area_in_zedland(crisis)
     (image,) = queue(crisis, eases=(0.9,), with_file=True)
-    PostGeolocation.objects.create(
-        post=image.post, lat=28.0, lon=84.0, radius_km=100, method="gazetteer",
-        candidates=[{"name": "Elsewhere", "lat": 28.0, "lon": 84.0, "kind": "country", "country_code": "YY"}],
-    )  # fmt: skip
+    text_guess(
+        image, lat=28.0, lon=84.0, radius_km=100, candidates=[("Elsewhere", 28.0, 84.0, "country")], country="YY"
+    )
     log_in(page, "ana", f"/crises/{crisis.slug}/geolocate/")
     page.locator("#guess-outside-countries").wait_for()
     lat, lon = pin_at_map_centre(page)

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 
 from geoloc_platform.crises.models import Crisis
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import crisis_without_area_in_zedland, screenshot
 from tests.conftest import jpeg_bytes, make_crisis, make_user
 from tests.mapping.conftest import make_point
 
@@ -186,14 +186,11 @@ def test_a_text_guess_abroad_is_drawn_grey_and_the_popup_says_it_is_no_lead(page
 
 
 def test_a_crisis_with_no_drawn_area_and_no_point_yet_opens_on_its_countries(page, live_server):
-    from classification.models import Place
     from geoloc_platform.crises.models import CrisisMembership
 
-    Place.objects.create(
-        kind=Place.Kind.COUNTRY, name="Zedland", country_code="ZZ", lat=-12.0, lon=40.0, radius_km=400, source_id="zz"
-    )
     crisis = make_crisis()
-    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE, country_codes=["ZZ"], affected_area=None)
+    crisis_without_area_in_zedland(crisis)
+    Crisis.objects.filter(pk=crisis.pk).update(status=Crisis.Status.ACTIVE)
     responder = make_user("responder")
     CrisisMembership.objects.create(crisis=crisis, user=responder, role=CrisisMembership.Role.RESPONDER)
 
