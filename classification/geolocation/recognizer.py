@@ -414,17 +414,6 @@ COMMON_WORDS = frozenset(
         "friday",
         "saturday",
         "sunday",
-        "victoria",
-        "florence",
-        "maria",
-        "irma",
-        "harvey",
-        "matthew",
-        "dorian",
-        "idai",
-        "michael",
-        "katrina",
-        "sandy",
     ]
 )
 
@@ -1188,6 +1177,8 @@ def crisis_stop_keys(recognizer: Recognizer, *, texts: Iterable[str], keep) -> f
         for n in range(1, 4):
             for i in range(len(pieces) - n + 1):
                 key = recognizer.name_key(" ".join(pieces[i : i + n]))
-                if key and recognizer.index.has(key) and not keep(key):
+                # A storm's name is no place even where a town has it: Hurricane Florence struck Florence, SC.
+                storm_name = i > 0 and pieces[i - 1].lower() in HAZARD_WORDS
+                if key and recognizer.index.has(key) and (storm_name or not keep(key)):
                     keys.add(key)
     return frozenset(keys)

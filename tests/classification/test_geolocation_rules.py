@@ -468,3 +468,12 @@ def test_a_town_in_a_part_lies_in_the_whole():
     result = locate(_words_locator(rows, {}), "Roofs gone in Marsh Haven, Corralis tonight")
     assert result.candidates[0]["name"] == "Marsh Haven"
     assert point(result) == (11.9, 10.1)  # the namesake inside the whole, by distance: its data names only its part
+
+
+def test_a_storm_named_like_a_town_of_the_crisis_is_no_place_during_it(locator):
+    during_the_storm = locator.context(name="Hurricane Tollan", countries=["XA"])
+    assert "tollan" in during_the_storm.stop_keys
+    result = locator.locate([SourceText("post", "Tollan keeps pounding the coast")], during_the_storm)
+    assert result.is_fallback
+    # A flood named after the town is about the town.
+    assert "tollan" not in locator.context(name="Tollan floods", countries=["XA"]).stop_keys
