@@ -1,4 +1,4 @@
-"""When is a location known well enough to publish? Evidence, independence, plausibility and trust (pure: no Django).
+"""When is a location known well enough to publish? Evidence, independence, plausibility and trust (pure: no database).
 
 The inputs are one image's pins and verification answers, each with what the platform knows of its author; the
 output is a ``Decision``: done, more answers, a check by a volunteer with a record, expert review, or cannot
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils.translation import gettext_noop
 
 from consensus.spatial import MIN_SKILL, PRECISION_WEIGHTS, haversine_m, spatial_consensus
 
@@ -34,6 +35,32 @@ from consensus.spatial import MIN_SKILL, PRECISION_WEIGHTS, haversine_m, spatial
 # point also states no less than a "yes" check asserts (``Rule.check_radius_m``): "the photo was taken at this pin"
 # means the same, whether agreeing pins or a check say it.
 PRECISION_RADIUS_FLOOR_M = {"high": 30.0, "medium": 150.0, "low": 1000.0}
+
+
+# Why a location goes to a reviewer: English templates for the record, translated where the reviewer reads them.
+TOWN_ONLY = gettext_noop(
+    "%(pins)d independent pins agree on the town only; 68%% radius %(radius)d m exceeds the target of %(target)d m"
+)
+SPREAD_AFTER_ALL_ANSWERS = gettext_noop(
+    "68%% radius %(radius)d m exceeds the target of %(target)d m after %(answers)d answers"
+)
+OUTSIDE_THE_AREA = gettext_noop("the pins are %(km)d km outside the crisis area: a coordinator checks it")
+OUTSIDE_THE_COUNTRIES = gettext_noop(
+    "the pins are %(km)d km outside the crisis's countries (%(countries)s): a coordinator checks it"
+)
+THIN_AFTER_ALL_ANSWERS = gettext_noop("not enough independent evidence after %(answers)d answers")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason a reviewer reads: its template and values, so that the review page can say it in the reviewer's
+    language while the consensus records it in English (``str``)."""
+
+    template: str
+    values: dict
+
+    def __str__(self) -> str:
+        return self.template % self.values
 
 
 class Outcome(enum.StrEnum):
@@ -111,7 +138,7 @@ class Rule:
     outside_weight: float = 0.1
     check_radius_m: float = 50.0  # a "yes" says the photo was taken within this distance of the pin
     nearby_m: float = 500.0  # a "medium" pin this close to the high-precision pins agrees with them ("nearby")
-    extent: str = "the crisis area"  # what "outside" is measured from, in the reasons: the drawn area, or countries
+    countries: tuple[str, ...] = ()  # without a drawn area, "outside" is outside these countries (said in reasons)
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,11 @@ class Decision:
     trusted: bool = False
     verify: Pin | None = None  # the pin a volunteer with a record should check next
     evidence: dict = field(default_factory=dict)
+    why: Reason | None = None  # the reason of a location sent to a reviewer, for the review page
+
+    @classmethod
+    def to_review(cls, why: Reason, **located) -> Decision:
+        return cls(Outcome.NEEDS_EXPERT_REVIEW, str(why), why=why, **located)
 
 
 def pin_weights(pins: Sequence[Pin], rule: Rule) -> np.ndarray:
@@ -267,15 +299,15 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     }
     agreed = radius_68 <= rule.target_radius_m
     if not agreed:
-        spread = f"68% radius {radius_68:.0f} m exceeds the target of {rule.target_radius_m:.0f} m"
+        radii = {"radius": round(radius_68), "target": round(rule.target_radius_m)}
         town = _town_level(pins, distances, rule)
         if rule.adaptive and town >= 2:
             # Two volunteers found only the town, and the same one: more pins would not make it precise, and each
             # costs minutes on a difficult image. A reviewer with a record decides what to do with it.
-            reason = f"{town} independent pins agree on the town only; {spread}"
-            return Decision(Outcome.NEEDS_EXPERT_REVIEW, reason, **located)
+            return Decision.to_review(Reason(TOWN_ONLY, {"pins": town, **radii}), **located)
         if at_max:
-            return Decision(Outcome.NEEDS_EXPERT_REVIEW, f"{spread} after {n_answers} answers", **located)
+            return Decision.to_review(Reason(SPREAD_AFTER_ALL_ANSWERS, {**radii, "answers": n_answers}), **located)
+        spread = f"68% radius {radii['radius']} m exceeds the target of {radii['target']} m"
         return Decision(Outcome.NEEDS_MORE_ANSWERS, spread, **located)
 
     independent = [p for p in support if p.independent]
@@ -297,12 +329,13 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     trusted = any(p.trusted for p in support) or any(c.trusted for c in yes)
     outside = max((p.outside_area_m for p in support), default=0.0)
     if support and all(p.outside_area_m > 0 for p in support):
-        return Decision(
-            Outcome.NEEDS_EXPERT_REVIEW,
-            f"the pins are {outside / 1000:.0f} km outside {rule.extent}: a coordinator checks it",
-            trusted=trusted,
-            **located,
+        km = round(outside / 1000)
+        why = (
+            Reason(OUTSIDE_THE_COUNTRIES, {"km": km, "countries": ", ".join(rule.countries)})
+            if rule.countries
+            else Reason(OUTSIDE_THE_AREA, {"km": km})
         )
+        return Decision.to_review(why, trusted=trusted, **located)
     if not enough:
         to_verify = max(verifiable, key=lambda p: (p.trusted, p.skill), default=None)
         if to_verify is not None and not any(c.volunteer_id != to_verify.volunteer_id for c in yes):
@@ -314,9 +347,7 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
                 **located,
             )
         if at_max:
-            return Decision(
-                Outcome.NEEDS_EXPERT_REVIEW, f"not enough independent evidence after {n_answers} answers", **located
-            )
+            return Decision.to_review(Reason(THIN_AFTER_ALL_ANSWERS, {"answers": n_answers}), **located)
         return Decision(Outcome.NEEDS_MORE_ANSWERS, _missing(support, independent, rule), trusted=trusted, **located)
     if rule.requires_record and not trusted:
         best = max(support, key=lambda p: (p.effective_precision == "high", p.has_streetview, p.skill))

@@ -17,7 +17,7 @@ from classification.selectors import km_outside_countries
 from consensus import selectors
 from consensus.aggregation import dawid_skene, item_results, majority_vote
 from consensus.agreement import generalised_fleiss_kappa, krippendorff_alpha, rating_counts
-from consensus.evidence import Check, Pin, Rule, decide
+from consensus.evidence import Check, Pin, Reason, Rule, decide
 from consensus.models import (
     RATING_CLASSES,
     CrisisRatingStats,
@@ -248,15 +248,16 @@ def publication_rule(*, crisis: Crisis) -> Rule:
         prior_weight=settings.CONSENSUS_PRIOR_CONFIRM_WEIGHT,
         check_radius_m=settings.CROWD_VERIFY_YES_M,
         nearby_m=settings.CROWD_VERIFY_NEARBY_M,
-        extent=_extent(crisis),
+        countries=_outside_is_measured_from_countries(crisis),
     )
 
 
-def _extent(crisis: Crisis) -> str:
-    """What a pin is "outside" of, as the reasons say it: a coordinator who set the wrong countries sees which."""
+def _outside_is_measured_from_countries(crisis: Crisis) -> tuple[str, ...]:
+    """The countries a pin is "outside" of when the crisis has no drawn area (named in the reasons, so that a
+    coordinator who set the wrong ones sees which); none with a drawn area."""
     if crisis.affected_area or not crisis.country_codes:
-        return "the crisis area"
-    return f"the crisis's countries ({', '.join(crisis.country_codes)})"
+        return ()
+    return tuple(crisis.country_codes)
 
 
 def _distance_outside_crisis_m(crisis: Crisis, *, lat: float, lon: float) -> float:
@@ -360,7 +361,7 @@ def location_consensus_update(*, media_id: int) -> LocationConsensus | None:
             "copied_from": None,
         },
     )
-    _apply_retirement(media=media, consensus=consensus, verify=decision.verify)
+    _apply_retirement(media=media, consensus=consensus, verify=decision.verify, why=decision.why)
     if consensus.status == LocationConsensus.Status.DONE:
         _skills_after_trusted_result(
             crisis_id=crisis.pk, volunteer_ids={p.volunteer_id for p in pins} | {c.volunteer_id for c in checks}
@@ -382,7 +383,9 @@ def _trusted_by(*, pins, checks, decision) -> list[int]:
     return sorted(ids)
 
 
-def _apply_retirement(*, media: Media, consensus: LocationConsensus, verify: Pin | None = None) -> None:
+def _apply_retirement(
+    *, media: Media, consensus: LocationConsensus, verify: Pin | None = None, why: Reason | None = None
+) -> None:
     task = selectors.geolocation_task(media_id=media.pk)
     status = consensus.status
     if status == LocationConsensus.Status.AWAITING_VERIFICATION:
@@ -413,7 +416,8 @@ def _apply_retirement(*, media: Media, consensus: LocationConsensus, verify: Pin
             lat=consensus.lat,
             lon=consensus.lon,
             radius_m=consensus.radius_68_m,
-            reason=consensus.reason if status == LocationConsensus.Status.NEEDS_EXPERT_REVIEW else "",
+            reason=why.template if why is not None else "",
+            reason_values=why.values if why is not None else None,
         )
     duplicates_share_result(media_id=media.pk)
 

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crawling.models import Media
@@ -68,8 +69,10 @@ class CrowdTask(models.Model):
     reference_lat = models.FloatField(null=True, blank=True)
     reference_lon = models.FloatField(null=True, blank=True)
     reference_radius_m = models.FloatField(null=True, blank=True)
-    # Review tasks: why the consensus asked for one (its reason, as the admin shows it), for the reviewer.
+    # Review tasks: why the consensus asked for one, for the reviewer: an English template marked for translation
+    # and its values (``review_reason``); a reason stored before the values were kept is its English text.
     reference_reason = models.CharField(max_length=300, blank=True)
+    reference_reason_values = models.JSONField(default=dict, blank=True)
     # Verification tasks: the Street View the pinner recorded as evidence, shown beside the photo.
     reference_pano_lat = models.FloatField(null=True, blank=True)
     reference_pano_lon = models.FloatField(null=True, blank=True)
@@ -135,6 +138,12 @@ class CrowdTask(models.Model):
     @property
     def is_gold(self) -> bool:
         return self.status == self.Status.GOLD
+
+    def review_reason(self) -> str:
+        """Why the location is under review, in the active language."""
+        if not self.reference_reason_values:
+            return self.reference_reason
+        return gettext(self.reference_reason) % self.reference_reason_values
 
 
 class Assignment(models.Model):

@@ -310,6 +310,7 @@ PAYLOAD_FIELDS = (
     "task__reference_lon",
     "task__reference_radius_m",
     "task__reference_reason",
+    "task__reference_reason_values",
     "task__reference_pano_lat",
     "task__reference_pano_lon",
     "task__reference_pano_heading",

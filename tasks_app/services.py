@@ -710,11 +710,19 @@ def crowd_task_set_redundancy(*, task_id: int, redundancy: int) -> CrowdTask:
 
 @transaction.atomic
 def crowd_review_task_create(
-    *, media_id: int, lat: float, lon: float, radius_m: float | None = None, reason: str = "", redundancy: int = 1
+    *,
+    media_id: int,
+    lat: float,
+    lon: float,
+    radius_m: float | None = None,
+    reason: str = "",
+    reason_values: dict | None = None,
+    redundancy: int = 1,
 ) -> CrowdTask:
     """A review of a consensus location by a volunteer who did not pin the image (the consensus app calls this);
-    ``reason`` says why, to the reviewer."""
-    reason = reason[:300]  # the field's length
+    ``reason`` says why, to the reviewer: English text, or with ``reason_values`` a template marked for translation
+    (``CrowdTask.review_reason`` fills it in the reviewer's language)."""
+    reason, reason_values = reason[:300], reason_values or {}  # the field's length
     media = Media.objects.select_related("crisis").get(pk=media_id)
     task, created = CrowdTask.objects.get_or_create(
         media=media,
@@ -726,6 +734,7 @@ def crowd_review_task_create(
             "reference_lon": lon,
             "reference_radius_m": radius_m,
             "reference_reason": reason,
+            "reference_reason_values": reason_values,
             "priority": 1.0,
             "expert_priority": 1.0,
             "random_key": random.random(),
@@ -733,7 +742,11 @@ def crowd_review_task_create(
     )
     if not created:
         CrowdTask.objects.filter(pk=task.pk).update(
-            reference_lat=lat, reference_lon=lon, reference_radius_m=radius_m, reference_reason=reason
+            reference_lat=lat,
+            reference_lon=lon,
+            reference_radius_m=radius_m,
+            reference_reason=reason,
+            reference_reason_values=reason_values,
         )
         task = crowd_task_set_redundancy(task_id=task.pk, redundancy=task.answers_count + redundancy)
     return task

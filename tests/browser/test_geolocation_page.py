@@ -10,6 +10,7 @@ import re
 import pytest
 
 from classification.models import PostGeolocation
+from consensus.evidence import OUTSIDE_THE_AREA
 from geoloc_platform.crises.services import crisis_transition
 from tasks_app import services
 from tasks_app.models import Answer, Assignment, CrowdTask, Report
@@ -460,7 +461,7 @@ def test_on_a_phone_the_page_fits_and_a_tap_places_the_pin(browser, live_server,
 def test_the_review_page_accepts_the_location_with_two_keys(page, crisis):
     (image,) = queue(crisis, eases=(0.9,), kinds=("rating",), with_file=True)
     services.crowd_review_task_create(
-        media_id=image.pk, lat=-30.0277, lon=-51.2287, radius_m=120, reason="the pins are 12 km outside the area"
+        media_id=image.pk, lat=-30.0277, lon=-51.2287, radius_m=120, reason=OUTSIDE_THE_AREA, reason_values={"km": 12}
     )
     reviewer = make_user("rita")
     services.volunteer_skill_set(user_id=reviewer.pk, skill=0.8, record=(40, 42, 20))
@@ -470,7 +471,8 @@ def test_the_review_page_accepts_the_location_with_two_keys(page, crisis):
     page.get_by_role("button", name="Log in").click()
     page.locator("#task-map.leaflet-container").wait_for()
     assert page.locator("#task-map .leaflet-marker-icon").count() == 1  # the location under review
-    assert page.locator("#review-reason").inner_text() == "Why it needs a review: the pins are 12 km outside the area"
+    reason = "the pins are 12 km outside the crisis area: a coordinator checks it"
+    assert page.locator("#review-reason").inner_text() == f"Why it needs a review: {reason}"
     screenshot(page, "review_page")
     page.keyboard.press("a")
     page.keyboard.press("Enter")

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consensus import services
 from consensus.models import (
@@ -154,7 +154,9 @@ class TestLocationConsensus:
         assert "287 km outside the crisis's countries (ZZ)" in status["abroad"].reason
         assert Media.objects.get(pk=images["abroad"].pk).stage != Media.Stage.PUBLISHED
         review = CrowdTask.objects.get(media=images["abroad"], kind=CrowdTask.Kind.REVIEW)
-        assert review.reference_reason == status["abroad"].reason  # the reviewer is told why
+        assert review.review_reason() == status["abroad"].reason  # the reviewer is told why
+        with translation.override("pt"):  # in the reviewer's language
+            assert review.review_reason().startswith("os marcadores estão a 287 km fora dos países da crise (ZZ)")
 
     def test_majority_cannot_geolocate_retires_the_image_as_such(self, crisis, volunteers):
         image = make_media(crisis, 0)
