@@ -63,6 +63,9 @@ class Reason:
         return self.template % self.values
 
 
+ONE_PIN_OUTSIDE = "one volunteer's pin lies outside the crisis area: another volunteer looks before a coordinator"
+
+
 class Outcome(enum.StrEnum):
     DONE = "done"
     NEEDS_MORE_ANSWERS = "needs_more_answers"
@@ -329,6 +332,10 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
     trusted = any(p.trusted for p in support) or any(c.trusted for c in yes)
     outside = max((p.outside_area_m for p in support), default=0.0)
     if support and all(p.outside_area_m > 0 for p in support):
+        if rule.adaptive and not at_max and len({p.volunteer_id for p in support}) < 2:
+            # One volunteer's pin outside is as likely a slip as a find: another volunteer looks first, so that a
+            # careless click costs one more answer, not a coordinator's time. It weighs little and is no evidence.
+            return Decision(Outcome.NEEDS_MORE_ANSWERS, ONE_PIN_OUTSIDE, trusted=trusted, **located)
         km = round(outside / 1000)
         why = (
             Reason(OUTSIDE_THE_COUNTRIES, {"km": km, "countries": ", ".join(rule.countries)})

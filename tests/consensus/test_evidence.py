@@ -95,6 +95,13 @@ class TestIndependenceAndPlausibility:
         decision = decide(pins=pins, checks=[check(3)], n_cannot=0, rule=ADAPTIVE)
         assert decision.outcome == Outcome.NEEDS_EXPERT_REVIEW and "outside the crisis area" in decision.reason
 
+    def test_one_volunteers_pin_outside_the_area_asks_another_volunteer_before_a_coordinator(self):
+        slip = pin(1, outside_area_m=800_000, trusted=True)
+        decision = decide(pins=[slip], checks=[], n_cannot=0, rule=ADAPTIVE)
+        assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS and "another volunteer" in decision.reason
+        last_answer = decide(pins=[slip], checks=[], n_cannot=0, rule=Rule(max_answers=1))
+        assert last_answer.outcome == Outcome.NEEDS_EXPERT_REVIEW
+
 
 class TestFixedRedundancy:
     def test_three_agreeing_pins_publish_when_no_record_is_required(self):
