@@ -63,7 +63,7 @@ class Reason:
         return self.template % self.values
 
 
-ONE_PIN_OUTSIDE = "one volunteer's pin lies outside the crisis area: another volunteer looks before a coordinator"
+ONE_PIN_OUTSIDE = "one volunteer's pin lies outside {extent}: another volunteer looks before a coordinator"
 
 
 class Outcome(enum.StrEnum):
@@ -335,7 +335,10 @@ def decide(*, pins: Sequence[Pin], checks: Sequence[Check], n_cannot: int, rule:
         if rule.adaptive and not at_max and len({p.volunteer_id for p in support}) < 2:
             # One volunteer's pin outside is as likely a slip as a find: another volunteer looks first, so that a
             # careless click costs one more answer, not a coordinator's time. It weighs little and is no evidence.
-            return Decision(Outcome.NEEDS_MORE_ANSWERS, ONE_PIN_OUTSIDE, trusted=trusted, **located)
+            extent = f"the crisis's countries ({', '.join(rule.countries)})" if rule.countries else "the crisis area"
+            return Decision(
+                Outcome.NEEDS_MORE_ANSWERS, ONE_PIN_OUTSIDE.format(extent=extent), trusted=trusted, **located
+            )
         km = round(outside / 1000)
         why = (
             Reason(OUTSIDE_THE_COUNTRIES, {"km": km, "countries": ", ".join(rule.countries)})

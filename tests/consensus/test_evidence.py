@@ -99,6 +99,8 @@ class TestIndependenceAndPlausibility:
         slip = pin(1, outside_area_m=800_000, trusted=True)
         decision = decide(pins=[slip], checks=[], n_cannot=0, rule=ADAPTIVE)
         assert decision.outcome == Outcome.NEEDS_MORE_ANSWERS and "another volunteer" in decision.reason
+        abroad = decide(pins=[slip], checks=[], n_cannot=0, rule=Rule(countries=("US",)))
+        assert "outside the crisis's countries (US)" in abroad.reason
         last_answer = decide(pins=[slip], checks=[], n_cannot=0, rule=Rule(max_answers=1))
         assert last_answer.outcome == Outcome.NEEDS_EXPERT_REVIEW
 
